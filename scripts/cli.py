@@ -1,0 +1,56 @@
+"""The ``shardsim`` command: one entry point, a subcommand per tool.
+
+Each subcommand lives in its own module in ``scripts/`` and registers its parser
+here. Any ``ShardsimError`` a command raises becomes one clear line on stderr and
+exit code 2 — users never see a traceback for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from node.errors import ShardsimError
+
+BENCHMARKS = ("ring", "storage", "rpc", "kv", "hints", "scan")
+
+
+def _bench(args: argparse.Namespace) -> int:
+    module = importlib.import_module(f"scripts.bench_{args.name}")
+    return int(module.main(args.bench_args) or 0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from scripts import ring_command
+
+    parser = argparse.ArgumentParser(prog="shardsim", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    ring_command.register(commands)
+    try:
+        from scripts import launcher
+    except ImportError:  # the launcher lands with the cluster runtime
+        launcher = None
+    if launcher is not None:
+        launcher.register(commands)
+    bench = commands.add_parser("bench", help="run a benchmark: " + ", ".join(BENCHMARKS))
+    bench.add_argument("name", choices=BENCHMARKS)
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER, help="arguments of the benchmark")
+    bench.set_defaults(handler=_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except ShardsimError as error:
+        print(f"shardsim {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
