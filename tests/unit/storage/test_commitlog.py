@@ -1,0 +1,116 @@
+"""Commitlog: replay, torn tails, corrupt records, batch syncs, segment deletion."""
+
+from __future__ import annotations
+
+import random
+import shutil
+
+from node.storage.commitlog import list_segments, segment_name
+from tests.unit.storage.conftest import live_rows, open_storage, read_all
+
+
+async def test_replay_restores_unflushed_writes(tmp_path, clock, schema, build) -> None:
+    storage = open_storage(tmp_path / "s", clock)
+    await storage.open([schema])
+    for ck in range(20):
+        await storage.apply(build.insert(1, ck, f"v{ck}", ts=100 + ck))
+    await storage.flush()
+    for ck in range(20, 30):
+        await storage.apply(build.insert(1, ck, f"v{ck}", ts=100 + ck))
+    await storage.aclose()
+    again = open_storage(tmp_path / "s", clock)
+    await again.open([schema])
+    try:
+        rows = live_rows(read_all(again, schema, clock.now_s()), schema, clock.now_s())
+        assert sorted(ck for _, ck in rows) == list(range(30))
+        # only what was not flushed is replayed
+        assert again.statistics().commitlog_replayed_records == 10
+    finally:
+        await again.aclose()
+
+
+async def test_torn_tail_loses_only_unacknowledged_records(tmp_path, clock, schema, build) -> None:
+    storage = open_storage(tmp_path / "s", clock)
+    await storage.open([schema])
+    directory = tmp_path / "s" / "commitlog"
+    ends = []   # file size after each acknowledged write
+    for ck in range(40):
+        await storage.apply(build.insert(1, ck, "x" * (ck % 7), ts=100 + ck))
+        segment = directory / segment_name(list_segments(directory)[-1])
+        ends.append(segment.stat().st_size)
+    await storage.aclose()
+    segment_file = segment_name(list_segments(directory)[-1])
+    full_size = ends[-1]
+    rng = random.Random(7)
+    offsets = sorted({0, 1, full_size - 1, *(rng.randrange(full_size) for _ in range(12))})
+    for trial, offset in enumerate(offsets):
+        copy = tmp_path / f"trial{trial}"
+        shutil.copytree(tmp_path / "s", copy)
+        with open(copy / "commitlog" / segment_file, "r+b") as handle:
+            handle.truncate(offset)
+        again = open_storage(copy, clock)
+        await again.open([schema])
+        try:
+            rows = live_rows(read_all(again, schema, clock.now_s()), schema, clock.now_s())
+            whole = [ck for ck, end in enumerate(ends) if end <= offset]
+            assert sorted(ck for _, ck in rows) == whole, offset
+            torn = offset not in (0, *ends)
+            assert again.statistics().commitlog_corrupt_records == (1 if torn else 0)
+        finally:
+            await again.aclose()
+
+
+async def test_corrupt_record_is_skipped_and_counted(tmp_path, clock, schema, build) -> None:
+    storage = open_storage(tmp_path / "s", clock)
+    await storage.open([schema])
+    for ck in range(5):
+        await storage.apply(build.insert(1, ck, "value", ts=100))
+    await storage.aclose()
+    directory = tmp_path / "s" / "commitlog"
+    path = directory / segment_name(list_segments(directory)[-1])
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0xFF   # flip a byte of the last record's payload
+    path.write_bytes(bytes(data))
+    again = open_storage(tmp_path / "s", clock)
+    await again.open([schema])
+    try:
+        rows = live_rows(read_all(again, schema, clock.now_s()), schema, clock.now_s())
+        assert sorted(ck for _, ck in rows) == [0, 1, 2, 3]
+        assert again.statistics().commitlog_corrupt_records == 1
+    finally:
+        await again.aclose()
+
+
+async def test_batch_mode_one_fsync_for_concurrent_writers(storage, build) -> None:
+    import asyncio
+    before = storage.statistics().commitlog_syncs
+    await asyncio.gather(*(storage.apply(build.insert(1, ck, "v", ts=100)) for ck in range(50)))
+    syncs = storage.statistics().commitlog_syncs - before
+    assert 1 <= syncs < 50
+
+
+async def test_segments_deleted_once_flushed(tmp_path, clock, schema, build) -> None:
+    storage = open_storage(tmp_path / "s", clock, commitlog_segment_bytes=2048)
+    await storage.open([schema])
+    try:
+        for ck in range(200):
+            await storage.apply(build.insert(1, ck, "payload" * 3, ts=100))
+        assert storage.statistics().commitlog_segments > 3
+        await storage.flush()
+        assert storage.statistics().commitlog_segments == 1   # only the active one
+    finally:
+        await storage.aclose()
+
+
+async def test_records_of_unknown_tables_are_skipped_and_counted(tmp_path, clock, schema,
+                                                                 build) -> None:
+    storage = open_storage(tmp_path / "s", clock)
+    await storage.open([schema])
+    await storage.apply(build.insert(1, 1, "v", ts=100))
+    await storage.aclose()
+    again = open_storage(tmp_path / "s", clock)
+    await again.open([])
+    try:
+        assert again.statistics().commitlog_skipped_records == 1
+    finally:
+        await again.aclose()
