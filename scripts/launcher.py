@@ -39,6 +39,7 @@ STOP_TIMEOUT_S = 15.0
 KILL_TIMEOUT_S = 10.0
 POLL_INTERVAL_S = 0.1
 STATUS_TIMEOUT_S = 1.0
+STATUS_SAMPLES_PER_SHARD = 3  # readiness: answers in a row per shard of a node, all UP
 DEFAULT_PORT_BASE = 9100
 
 
@@ -216,13 +217,19 @@ def view_states(view: dict[str, Any] | None) -> dict[str, str]:
     return {node["name"]: node.get("state", "?") for node in view.get("nodes", [])}
 
 
-def missing_up(http: str, expected: list[str]) -> list[str] | None:
-    """The expected nodes this node does not see UP; None when it does not answer."""
-    view = fetch_status(http)
-    if view is None:
-        return None
-    states = view_states(view)
-    return [name for name in expected if states.get(name) != "UP"]
+def missing_up(http: str, expected: list[str], samples: int = 1) -> list[str] | None:
+    """The expected nodes this node does not see UP; None when it does not answer.
+
+    Each shard keeps its own view and the kernel hands a connection to any shard of
+    the node (SO_REUSEPORT), so ``samples`` answers in a row must all agree."""
+    missing: list[str] = []
+    for _ in range(samples):
+        view = fetch_status(http)
+        if view is None:
+            return None
+        states = view_states(view)
+        missing += [name for name in expected if states.get(name) != "UP" and name not in missing]
+    return missing
 
 
 def wait_nodes_see(entries: list[dict[str, Any]], expected: list[str], timeout_s: float) -> dict[str, str]:
@@ -236,7 +243,8 @@ def wait_nodes_see(entries: list[dict[str, Any]], expected: list[str], timeout_s
             if process_state(entry["pid"]) == "dead":
                 problems[entry["name"]] = "its supervisor exited (see supervisor.out and node.log)"
                 continue
-            missing = missing_up(entry["http"], expected)
+            missing = missing_up(entry["http"], expected,
+                                 samples=STATUS_SAMPLES_PER_SHARD * entry["shards"])
             if missing is None:
                 problems[entry["name"]] = "does not answer HTTP"
             elif missing:
