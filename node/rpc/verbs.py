@@ -1,0 +1,32 @@
+"""The RPC verbs: each a number that crosses the wire and a name for logs.
+
+Invariant: a number is never reused or renumbered. A retired verb keeps its number
+(commented out here), so that mixed versions of shards never misread each other. New
+fields in a verb's payload are optional with a default.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Verb(enum.IntEnum):
+    ECHO = 1            # answers its payload: tests and ``shardsim bench rpc``
+    HEARTBEAT = 2       # failure detector: local state in, peer state out
+    MUTATION = 3        # apply a mutation on a replica
+    READ_DATA = 4       # a single-partition read, full data
+    READ_DIGEST = 5     # a single-partition read, digest only
+    RANGE_READ = 6      # a page of a token range (multishard reader on the replica)
+    SCHEMA_PULL = 7     # fetch the peer's schema
+    SCHEMA_PUSH = 8     # send our schema to a peer
+    HINT_MUTATION = 9   # a replayed hint
+    ADMIN = 10          # node-wide admin operations fanned out to the node's shards
+    TRUNCATE = 11       # empty a table on one shard (TRUNCATE runs it on every shard)
+
+
+def verb_name(number: int) -> str:
+    """The name of a verb number, or ``verb#N`` for a number this version does not know."""
+    try:
+        return Verb(number).name
+    except ValueError:
+        return f"verb#{number}"
