@@ -37,7 +37,6 @@ from node.storage.reader import ShardReader
 from node.storage.settings import SYNC_BATCH, StorageSettings
 from node.storage.statistics import Counters, StorageStatistics
 from node.storage.table import TableStore, table_directory
-from node.storage.validation import validate_mutation
 
 
 class ShardStorage:
@@ -167,7 +166,7 @@ class ShardStorage:
         bound because flushes fail) or ``OSError`` (commitlog write failed)."""
         assert self._opened and not self._closed, "apply on a storage that is not open"
         table = self._table(mutation.table_id)
-        validate_mutation(table.schema, mutation)
+        table.validator.validate(mutation)
         if self._memtable_bytes() > self.settings.memtable_memory_limit_bytes:
             self.counters.writes_refused += 1
             raise Overloaded("memtables are over their memory bound "
@@ -185,7 +184,12 @@ class ShardStorage:
             await self.commitlog.wait_durable(position)
 
     def _memtable_bytes(self) -> int:
-        return sum(t.memtable_bytes() for t in self.tables.values())
+        total = 0
+        for table in self.tables.values():
+            total += table.active.size_bytes
+            for memtable in table.flushing:
+                total += memtable.size_bytes
+        return total
 
     # -- reads -------------------------------------------------------------------------
 

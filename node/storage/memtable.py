@@ -1,7 +1,8 @@
 """The memtable: one table's recent writes, sorted in memory.
 
 Partitions are kept in a ``SortedDict`` by ``(token, key)``; each partition keeps its
-rows in a ``SortedDict`` by clustering bytes. Writes merge into what is there with
+rows in a dict by clustering bytes plus the sorted list of those keys (cheaper to build
+than a SortedDict for the many small partitions; ``bisect`` keeps it sorted). Writes merge into what is there with
 the reconciliation rules; shadowing is left to readers and compaction.
 
 ``version`` grows with every write so a reader knows its iterators are stale.
@@ -14,6 +15,8 @@ it while readers on the loop read it too).
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
+
 from sortedcontainers import SortedDict
 
 from node.storage.mutation import Mutation, RangeTombstone, Row, Tombstone, newer_tombstone
@@ -23,13 +26,25 @@ CommitlogPosition = tuple[int, int]  # (segment id, offset)
 
 
 class MemtablePartition:
-    __slots__ = ("tombstone", "static_row", "rows", "range_tombstones")
+    __slots__ = ("tombstone", "static_row", "rows", "keys", "range_tombstones")
 
     def __init__(self) -> None:
         self.tombstone: Tombstone | None = None
         self.static_row: Row | None = None
-        self.rows: SortedDict = SortedDict()
+        self.rows: dict[bytes, Row] = {}
+        self.keys: list[bytes] = []     # the keys of ``rows``, sorted
         self.range_tombstones: list[RangeTombstone] = []
+
+    def sorted_rows(self) -> list[tuple[bytes, Row]]:
+        rows = self.rows
+        return [(key, rows[key]) for key in self.keys]
+
+    def rows_between(self, low: bytes, high: bytes | None) -> list[tuple[bytes, Row]]:
+        keys = self.keys
+        start = bisect_left(keys, low)
+        end = len(keys) if high is None else bisect_left(keys, high)
+        rows = self.rows
+        return [(key, rows[key]) for key in keys[start:end]]
 
 
 class Memtable:
@@ -62,12 +77,18 @@ class Memtable:
             self._saw_timestamp(mutation.partition_tombstone.timestamp_us)
         if mutation.static_row is not None:
             partition.static_row = merge_rows(partition.static_row, mutation.static_row, now_s)
+            self._saw_row(mutation.static_row)
         rows = partition.rows
         for clustering, row in mutation.rows.items():
             existing = rows.get(clustering)
             if existing is None:
                 self.row_count += 1
                 rows[clustering] = row
+                keys = partition.keys
+                if not keys or clustering > keys[-1]:
+                    keys.append(clustering)
+                else:
+                    insort(keys, clustering)
             else:
                 rows[clustering] = merge_rows(existing, row, now_s)
             self._saw_row(row)

@@ -32,5 +32,5 @@ class Partition:
 def memtable_partitions(memtable: Memtable) -> Iterable[Partition]:
     """Every partition of a sealed memtable, in order (for a flush)."""
     for (token, key), data in memtable.partitions.items():
-        yield Partition(token, key, data.tombstone, data.static_row, list(data.rows.items()),
+        yield Partition(token, key, data.tombstone, data.static_row, data.sorted_rows(),
                         list(data.range_tombstones))

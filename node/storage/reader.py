@@ -62,12 +62,11 @@ def _memtable_partitions(memtable: Memtable, partition_range: PartitionRange,
     for position in iterator:
         data = partitions[position]
         if full:
-            rows = list(data.rows.items())
+            rows = data.sorted_rows()
         else:
             rows = []
             for low, high in clustering_slice.intervals:
-                for clustering in data.rows.irange(low, high, inclusive=(True, False)):
-                    rows.append((clustering, data.rows[clustering]))
+                rows.extend(data.rows_between(low, high))
         yield Partition(position[0], position[1], data.tombstone, data.static_row, rows,
                         list(data.range_tombstones))
 

@@ -32,6 +32,7 @@ from node.storage.settings import StorageSettings
 from node.storage.sstable import CorruptSSTable, SSTable, read_all_partitions
 from node.storage.sstable_writer import write_sstable
 from node.storage.statistics import Counters
+from node.storage.validation import MutationValidator
 
 SSTABLE_NAME = re.compile(r"^(\d+)\.sst$")
 TRUNCATION_FILE = "truncated_at"
@@ -44,7 +45,8 @@ def table_directory(root: Path, schema: TableSchema) -> Path:
 class TableStore:
     def __init__(self, schema: TableSchema, directory: Path, quarantine: Path,
                  settings: StorageSettings, disk: Disk, counters: Counters, log: Any) -> None:
-        self.schema = schema
+        self._schema = schema
+        self.validator = MutationValidator(schema)
         self.directory = directory
         self.quarantine = quarantine
         self.settings = settings
@@ -60,6 +62,15 @@ class TableStore:
         self.compaction_lock = asyncio.Lock()
         self.compacting: set[int] = set()
         self._next_generation = 1
+
+    @property
+    def schema(self) -> TableSchema:
+        return self._schema
+
+    @schema.setter
+    def schema(self, schema: TableSchema) -> None:
+        self._schema = schema
+        self.validator = MutationValidator(schema)
 
     @property
     def memtables(self) -> list[Memtable]:
