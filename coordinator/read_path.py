@@ -1,0 +1,148 @@
+"""The coordinator's single-partition read path, as storage_proxy's read executors.
+
+The level's ``total`` replicas are contacted among the live ones (this node first,
+then the rest in ring order): one data request and digest requests to the others.
+If every digest matches the data, that is the answer. Otherwise full data is read
+from every contacted replica, reconciled (last write wins per cell, tombstones win
+ties), and the difference is written back to each stale replica (blocking read
+repair) before the answer. Too few live replicas: ``Unavailable`` before anything is
+sent; too few answers by ``timeouts.read_ms``: ``ReadTimeout``.
+
+Invariant: an answer at level L reflects every write acknowledged at a level W with
+``W + L > RF``, and after a read at ALL every contacted replica holds the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from coordinator.consistency import check_available, counts, requirement
+from coordinator.reconciliation import PartitionData, merge, partitions_from_fragments, repair_mutation
+from node.errors import ReadTimeout, RequestError
+from node.ring.sharding import shard_of
+from node.rpc.transport import ShardId
+from node.rpc.verbs import Verb
+from node.schema import KeyspaceSchema, TableSchema
+from node.shard import Shard
+from node.storage.ranges import ClusteringSlice
+
+
+@dataclass
+class ReadStatistics:
+    reads: int = 0
+    read_unavailables: int = 0
+    read_timeouts: int = 0
+    digest_mismatches: int = 0
+    read_repairs: int = 0
+    read_repair_mutations: int = 0
+
+
+@dataclass(frozen=True)
+class PartitionRead:
+    keyspace: KeyspaceSchema
+    table: TableSchema
+    key: bytes
+    token: int
+    clustering_slice: ClusteringSlice
+    limit: int = 0  # live rows; 0 = all
+
+
+class ReadPath:
+    def __init__(self, shard: Shard) -> None:
+        self.shard = shard
+        self.stats = ReadStatistics()
+        self._dc_of = {n.name: n.dc for n in shard.config.nodes}
+
+    def statistics(self) -> ReadStatistics:
+        return self.stats
+
+    def _target(self, node: str, token: int) -> ShardId:
+        return ShardId(node, shard_of(token, self.shard.shards_of(node),
+                                      self.shard.config.sharding_ignore_msb))
+
+    def _contact_order(self, replicas: tuple[str, ...], need: Any) -> list[str]:
+        live = [r for r in replicas if self.shard.failure_detector.is_alive(r)]
+        usable = [r for r in live if counts(need, r, self._dc_of)]
+        usable.sort(key=lambda r: (r != self.shard.node, self._dc_of.get(r) != self.shard.settings.dc))
+        return usable
+
+    async def read(self, request: PartitionRead, level: str, now_s: float) -> PartitionData | None:
+        """The reconciled partition (None if the replicas hold nothing for it)."""
+        replica_map = self.shard.replica_map(request.keyspace.replication)
+        replicas = replica_map.replicas_for_token(request.token)
+        need = requirement(level, replica_map.strategy, self.shard.settings.dc)
+        live = [r for r in replicas if self.shard.failure_detector.is_alive(r)]
+        try:
+            check_available(need, live, self._dc_of)
+        except RequestError:
+            self.stats.read_unavailables += 1
+            raise
+        self.stats.reads += 1
+        contacts = self._contact_order(replicas, need)[:max(1, need.total)]
+        payload = {"table": request.table.id, "key": request.key, "token": request.token,
+                   "slice": request.clustering_slice.to_wire(), "now_s": now_s,
+                   "limit": request.limit}
+        timeout_s = self.shard.config.timeouts.read_ms / 1000
+        answers = await self._gather(contacts, payload, level, need.total, timeout_s,
+                                     data_from=contacts[0])
+        data = answers[contacts[0]]
+        if all(answer["digest"] == data["digest"] for answer in answers.values()):
+            return self._single(data["fragments"])
+        self.stats.digest_mismatches += 1
+        full = await self._gather(contacts, payload, level, need.total, timeout_s,
+                                  data_from=None)
+        versions = {replica: self._single(answer["fragments"]) for replica, answer in full.items()}
+        present = [v for v in versions.values() if v is not None]
+        if not present:
+            return None
+        merged = merge(present, now_s)
+        await self._repair(request, merged, versions, timeout_s)
+        return merged
+
+    @staticmethod
+    def _single(fragments: list[Any]) -> PartitionData | None:
+        partitions = partitions_from_fragments(fragments)
+        return partitions[0] if partitions else None
+
+    async def _gather(self, contacts: list[str], payload: dict[str, Any], level: str,
+                      required: int, timeout_s: float, data_from: str | None) -> dict[str, Any]:
+        async def ask(replica: str) -> tuple[str, Any]:
+            digest_only = data_from is not None and replica != data_from
+            verb = Verb.READ_DIGEST if digest_only else Verb.READ_DATA
+            body = dict(payload, digest=digest_only)
+            answer = await self.shard.messaging.send(verb, self._target(replica, payload["token"]),
+                                                     body, timeout_s=timeout_s)
+            return replica, answer
+
+        results = await asyncio.gather(*(ask(r) for r in contacts), return_exceptions=True)
+        answers = {replica: answer for item in results if not isinstance(item, BaseException)
+                   for replica, answer in [item] if isinstance(answer, dict) and "digest" in answer}
+        if len(answers) < len(contacts) or (data_from is not None and data_from not in answers):
+            self.stats.read_timeouts += 1
+            got = len(answers)
+            raise ReadTimeout(f"Operation timed out - received only {got} responses.",
+                              consistency=level, received=got, required=required,
+                              data_present=data_from in answers if data_from else got > 0)
+        return answers
+
+    async def _repair(self, request: PartitionRead, merged: PartitionData,
+                      versions: dict[str, PartitionData | None], timeout_s: float) -> None:
+        """Blocking read repair: write each stale replica's difference, wait for acks."""
+        sends = []
+        for replica, version in versions.items():
+            mutation = repair_mutation(request.table.id, merged, version)
+            if mutation is None:
+                continue
+            self.stats.read_repair_mutations += 1
+            sends.append(self.shard.messaging.send(Verb.MUTATION, self._target(replica, request.token),
+                                                   mutation.to_wire(), timeout_s=timeout_s))
+        if not sends:
+            return
+        self.stats.read_repairs += 1
+        results = await asyncio.gather(*sends, return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            raise ReadTimeout("read repair did not complete in time", consistency="ALL",
+                              received=len(results) - len(failures), required=len(results))

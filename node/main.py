@@ -1,0 +1,227 @@
+"""The composition root of a shard: builds its storage, transport, clock and services
+once and hands them down. ``python -m node.main --config C --node N --shard I`` runs
+one shard process (the supervisor, ``python -m node``, starts one per shard).
+
+``build_shard`` is also what in-process test clusters call, with an in-memory
+transport and a manual clock, so tests run the same wiring as real processes.
+
+Invariant: this is the only module of ``node`` that imports ``coordinator``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from coordinator.http import HttpApi
+from coordinator.metrics import MetricsRegistry
+from coordinator.query_processor import QueryProcessor
+from coordinator.read_path import ReadPath
+from coordinator.schema_changes import SchemaChanges
+from coordinator.write_path import WritePath
+from node.clock import Clock, SystemClock
+from node.config import ClusterConfig, load_config
+from node.errors import ShardsimError
+from node.logsetup import configure_process_logging
+from node.replica import ReplicaService
+from node.rpc.faults import NetworkFaults
+from node.rpc.messaging import MessagingService
+from node.rpc.transport import ShardId
+from node.schema import TableSchema
+from node.schema_store import SchemaStore
+from node.schema_sync import SchemaSync
+from node.shard import Shard
+from node.storage.engine import ShardStorage
+from node.storage.settings import StorageSettings
+
+
+def storage_settings(config: ClusterConfig) -> StorageSettings:
+    return StorageSettings(commitlog_sync=config.commitlog.sync,
+                           commitlog_sync_period_ms=config.commitlog.sync_period_ms,
+                           commitlog_segment_bytes=config.commitlog.segment_bytes,
+                           memtable_flush_bytes=config.memtable.flush_bytes,
+                           memtable_memory_limit_bytes=config.memtable.max_memory_bytes)
+
+
+@dataclass
+class ShardRuntime:
+    """Everything one shard runs; ``aclose`` stops it all, newest first."""
+
+    shard: Shard
+    storage: ShardStorage
+    schema: SchemaStore
+    schema_sync: SchemaSync
+    replica: ReplicaService
+    writes: WritePath
+    reads: ReadPath
+    processor: QueryProcessor
+    metrics: MetricsRegistry
+    http: HttpApi
+
+    def start(self) -> None:
+        """Start the background work (the transport's listener is the caller's)."""
+        self.shard.start()
+        self.schema_sync.start()
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+        await self.schema_sync.aclose()
+        await self.shard.aclose()
+        await self.writes.aclose()
+        await self.shard.messaging.aclose()
+        await self.storage.aclose()
+
+
+def _storage_admin(runtime: ShardRuntime) -> None:
+    shard, storage, schema = runtime.shard, runtime.storage, runtime.schema
+
+    def tables_of(body: dict[str, Any]) -> list[str | None]:
+        if "table" in body:
+            return [schema.table(body["keyspace"], body["table"]).id]
+        if "keyspace" in body:
+            schema.keyspace(body["keyspace"])
+            return [t.id for (ks, _), t in schema.tables.items() if ks == body["keyspace"]]
+        return [None]
+
+    async def flush(body: dict[str, Any]) -> int:
+        for table_id in tables_of(body):
+            await storage.flush(table_id)
+        return storage.statistics().sstable_count
+
+    async def compact(body: dict[str, Any]) -> int:
+        for table_id in tables_of(body):
+            await storage.compact(table_id)
+        return storage.statistics().sstable_count
+
+    async def load(body: dict[str, Any]) -> int:
+        return storage.disk_bytes()
+
+    async def metrics_snapshot(body: dict[str, Any]) -> dict[str, Any]:
+        return runtime.metrics.snapshot()
+
+    shard.admin_handlers.update({"storage.flush": flush, "storage.compact": compact,
+                                 "storage.load": load, "metrics.snapshot": metrics_snapshot})
+
+
+def _schema_to_storage(schema: SchemaStore, storage: ShardStorage) -> None:
+    def on_change(kind: str, table: TableSchema) -> None:
+        if kind == "added":
+            storage.add_table(table)
+        elif kind == "altered":
+            storage.alter_table(table)
+        elif kind == "dropped":
+            storage.drop_table(table.id)
+
+    schema.subscribe(on_change)
+
+
+async def build_shard(config: ClusterConfig, node: str, shard_index: int, *, clock: Clock,
+                      transport: Any, faults: NetworkFaults, data_dir: Path,
+                      generation: int | None = None) -> ShardRuntime:
+    """Wire one shard over ``transport``. ``data_dir`` is the node's folder; the shard
+    keeps its files in ``shard<i>/`` below it. The caller starts the transport's
+    listener, then ``runtime.start()``."""
+    log = structlog.get_logger().bind(node=node, shard=shard_index)
+    shard_dir = data_dir / f"shard{shard_index}"
+    schema = SchemaStore(shard_dir / "schema.msgpack", log=log)
+    schema.load()
+    storage = ShardStorage(shard_dir, storage_settings(config), clock, log)
+    await storage.open(schema.tables.values())
+    _schema_to_storage(schema, storage)
+    messaging = MessagingService(ShardId(node, shard_index), transport, clock=clock, log=log)
+    shard = Shard(config=config, node=node, shard=shard_index, clock=clock, messaging=messaging,
+                  faults=faults, data_dir=data_dir,
+                  generation=generation if generation is not None else int(time.time()), log=log)
+    shard.disk_fault_switch = storage.set_disk_fail_writes
+    replica = ReplicaService(storage, schema, clock)
+    replica.register(messaging)
+    schema_sync = SchemaSync(shard, schema)
+    writes = WritePath(shard)
+    reads = ReadPath(shard)
+    processor = QueryProcessor(shard, schema, SchemaChanges(shard, schema, schema_sync), writes, reads)
+    metrics = MetricsRegistry()
+    metrics.register("storage", storage.statistics)
+    metrics.register("replica", replica.statistics)
+    metrics.register("coordinator", lambda: {**asdict(writes.statistics()), **asdict(reads.statistics()),
+                                             **processor.statistics()})
+    metrics.register("gossip", shard.failure_detector.statistics)
+    metrics.register("schema", schema_sync.statistics)
+    http = HttpApi(shard, processor, log=log)
+    runtime = ShardRuntime(shard, storage, schema, schema_sync, replica, writes, reads, processor,
+                           metrics, http)
+    _storage_admin(runtime)
+    return runtime
+
+
+def _parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m node.main", description="run one shard")
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--node", required=True)
+    parser.add_argument("--shard", type=int, required=True)
+    parser.add_argument("--data-dir", help="overrides data_dir of the config")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    return parser.parse_args(argv)
+
+
+async def _serve(config: ClusterConfig, node: str, shard_index: int) -> int:
+    from node.rpc.secret import load_or_create_secret
+    from node.rpc.tcp import TcpTransport
+
+    settings = config.node(node)
+    data_dir = config.data_path()
+    node_dir = data_dir / node
+    clock = SystemClock()
+    log = structlog.get_logger().bind(node=node, shard=shard_index)
+    secret = config.secret.encode() if config.secret else load_or_create_secret(data_dir)
+    faults = NetworkFaults(node)
+    peers = {ShardId(n.name, index): n.rpc_address(index)
+             for n in config.nodes for index in range(n.shards)}
+    host, port = settings.rpc_address(shard_index)
+    transport = TcpTransport(ShardId(node, shard_index), host, port, peers, config.name, secret,
+                             faults=faults, clock=clock, log=log)
+    runtime = await build_shard(config, node, shard_index, clock=clock, transport=transport,
+                                faults=faults, data_dir=node_dir)
+    await transport.start()
+    runtime.start()
+    await runtime.http.start(settings.host, settings.http_port)
+    log.info("shard.started", rpc_port=port, http_port=settings.http_port, pid=os.getpid())
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    log.info("shard.stopping")
+    await runtime.aclose()
+    log.info("shard.stopped")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        config = load_config(args.config, args.set)
+        if args.data_dir:
+            config = replace(config, data_dir=str(Path(args.data_dir).resolve()))
+        config.node(args.node)
+    except ShardsimError as error:
+        print(f"shard: error: {error}", file=sys.stderr)
+        return 2
+    configure_process_logging(config.data_path() / args.node / "node.log", args.node, args.shard)
+    try:
+        import uvloop
+        return uvloop.run(_serve(config, args.node, args.shard))
+    except ImportError:  # pragma: no cover - uvloop is a dependency
+        return asyncio.run(_serve(config, args.node, args.shard))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
