@@ -3,7 +3,7 @@
     parse(text) -> Statement                                   (cached by text)
     plan(statement, lookup, session_keyspace, params) -> ReadPlan | list[WritePlan]
     keyspace_from(CreateKeyspace) -> KeyspaceSchema
-    table_from(CreateTable, keyspace) -> TableSchema
+    table_from(CreateTable, session_keyspace) -> TableSchema
     altered_table(AlterTable, TableSchema) -> TableSchema
 """
 

@@ -54,7 +54,12 @@ def keyspace_from(statement: CreateKeyspace) -> KeyspaceSchema:
     return KeyspaceSchema(statement.name, strategy.options())
 
 
-def table_from(statement: CreateTable, keyspace: str) -> TableSchema:
+def table_from(statement: CreateTable, session_keyspace: str | None) -> TableSchema:
+    """The table of CREATE TABLE, in its own keyspace or else the session's."""
+    keyspace = statement.table.keyspace or session_keyspace
+    if not keyspace:
+        raise Invalid("No keyspace has been specified. USE a keyspace, or explicitly specify "
+                      "keyspace.tablename")
     specs = statement.columns
     names = [spec.name for spec in specs]
     duplicates = sorted({n for n in names if names.count(n) > 1})

@@ -110,7 +110,9 @@ def plan_delete(statement: Delete, schema: TableSchema, binder: Binder,
         cells = tuple(CellWrite(c.name, None, c.kind == STATIC) for c in columns)
         return [_row_plan(schema, key, row, cells, timestamp=stamp, ttl=0)
                 for key in keys for row in rows]
-    if not restrictions.has_clustering_restrictions and schema.clustering_columns:
+    if not restrictions.has_clustering_restrictions:
+        # As Cassandra: no clustering restriction (or no clustering columns) deletes the
+        # whole partition.
         return [WritePlan(schema, key, None, (), delete_partition=True, timestamp=stamp)
                 for key in keys]
     if rows is not None:

@@ -129,3 +129,10 @@ def test_invalid_alter(wide, text, fragment):
     with pytest.raises(Invalid) as caught:
         altered_table(parse(text), wide)
     assert fragment in caught.value.message
+
+
+def test_table_keyspace_from_statement_else_session():
+    assert table_from(parse("CREATE TABLE other.t (k int PRIMARY KEY)"), "ks").keyspace == "other"
+    assert table_from(parse("CREATE TABLE t (k int PRIMARY KEY)"), "ks").keyspace == "ks"
+    with pytest.raises(Invalid, match="No keyspace has been specified"):
+        table_from(parse("CREATE TABLE t (k int PRIMARY KEY)"), None)

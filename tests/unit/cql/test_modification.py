@@ -93,8 +93,8 @@ def test_delete_partition_row_range_and_columns(schema):
     assert not columns.delete_row
     (static,) = write(schema, "DELETE s FROM wide WHERE k = 1")
     assert static.clustering is None and static.cells[0].static
-    (kv_row,) = write(schema, "DELETE FROM kv WHERE k = 1")
-    assert kv_row.delete_row and kv_row.clustering == b""
+    (kv_partition,) = write(schema, "DELETE FROM kv WHERE k = 1")
+    assert kv_partition.delete_partition and kv_partition.clustering is None
 
 
 def test_batch_collects_plans_and_applies_batch_timestamp(schema):
@@ -103,7 +103,7 @@ def test_batch_collects_plans_and_applies_batch_timestamp(schema):
                             "DELETE FROM kv WHERE k = ?; APPLY BATCH", [1, "a", 2])
     assert [r.partition.values for r in results] == [(1,), (2,)]
     assert all(r.timestamp == 11 for r in results)
-    assert results[1].delete_row
+    assert results[1].delete_partition
 
 
 @pytest.mark.parametrize("text, params, fragment", [
