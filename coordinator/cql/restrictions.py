@@ -294,8 +294,5 @@ def clustering_ranges(schema: TableSchema, values: list[list[Any]],
 
 
 def _unique(items: Any) -> list:
-    seen: list = []
-    for item in items:
-        if item not in seen:
-            seen.append(item)
-    return seen
+    """Distinct items in first-seen order (every bound value is hashable)."""
+    return list(dict.fromkeys(items))
