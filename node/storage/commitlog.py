@@ -85,6 +85,7 @@ class Commitlog:
         self.segment_id = 0
         self._descriptor: int | None = None
         self._offset = 0
+        self._last_offset = -1
         self._written: Position = (0, 0)
         self._synced: Position = (0, 0)
         self._retired: list[int] = []
@@ -111,6 +112,7 @@ class Commitlog:
         self._descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         fsync_directory(self.directory)
         self._offset = 0
+        self._last_offset = -1
 
     def _retire(self, descriptor: int) -> None:
         if self._sync_task is not None:
@@ -139,6 +141,7 @@ class Commitlog:
             self._open_next_segment()   # never append after a possibly torn record
             raise
         position = (self.segment_id, self._offset)
+        self._last_offset = self._offset
         self._offset += len(record)
         self._written = (self.segment_id, self._offset)
         self.counters.commitlog_bytes += len(record)
@@ -148,6 +151,12 @@ class Commitlog:
     @property
     def end_position(self) -> Position:
         return self._written
+
+    @property
+    def last_position(self) -> Position:
+        """The position of the last record appended (every record so far is at or
+        before it; every later record is after it)."""
+        return (self.segment_id, self._last_offset)
 
     async def wait_durable(self, position: Position) -> None:
         """Batch mode: return once the record at ``position`` is fsynced."""

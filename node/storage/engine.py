@@ -149,7 +149,7 @@ class ShardStorage:
 
     def truncate(self, table_id: str) -> None:
         table = self._table(table_id)
-        table.truncate(self.commitlog.end_position)
+        table.truncate(self.commitlog.last_position)
         self._discard_flushed_segments()
 
     def _table(self, table_id: str) -> TableStore:

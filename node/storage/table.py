@@ -29,7 +29,7 @@ from node.storage.memtable import Memtable
 from node.storage.mutation import Mutation
 from node.storage.partition import memtable_partitions
 from node.storage.settings import StorageSettings
-from node.storage.sstable import CorruptSSTable, SSTable, read_all_partitions
+from node.storage.sstable import CorruptSSTable, SSTable, SSTableCursor
 from node.storage.sstable_writer import write_sstable
 from node.storage.statistics import Counters
 from node.storage.validation import MutationValidator
@@ -229,7 +229,10 @@ class TableStore:
         self._next_generation += 1
         path = self.directory / f"{generation:08d}.sst"
         private = Counters()   # compaction reads are not query reads
-        streams = [read_all_partitions(s, private) for s in inputs]
+        # cursors are made (and closed) here on the loop: reference counts never move
+        # in the worker thread, which only reads the files
+        cursors = [SSTableCursor(s, private) for s in inputs]
+        streams = [cursor.partitions(None, None) for cursor in cursors]
         merged = merge_for_compaction(streams, now_s, self.schema.options.gc_grace_seconds,
                                       max_purgeable)
         expected = sum(s.partition_count for s in inputs)
@@ -240,6 +243,9 @@ class TableStore:
             self.counters.compaction_failures += 1
             self.log.error("compaction.failed", table=self.schema.qualified_name, error=str(exc))
             raise OSError(f"compaction of {self.schema.qualified_name} failed: {exc}") from exc
+        finally:
+            for cursor in cursors:
+                cursor.close()
         if any(s not in self.sstables for s in inputs):
             output.obsolete = True   # truncated or dropped while compacting
             output.close()
