@@ -26,6 +26,7 @@ from node.rpc.frames import (ANSWER, AUTH, HELLO, REFUSED, REQUEST, WELCOME, Fra
                              FrameReader, decode_answer, frame, unpack)
 from node.rpc.handshake import client_proof, new_nonce, proofs_match, server_proof
 from node.rpc.transport import LinkStatistics, ShardId
+from node.rpc.write_batch import WriteBatch
 
 if TYPE_CHECKING:
     from node.rpc.tcp import TcpTransport
@@ -159,12 +160,14 @@ class ClientProtocol(asyncio.Protocol):
         self._ids = itertools.count(1)
         self._nonce = new_nonce()
         self._socket: asyncio.Transport | None = None
+        self._batch: WriteBatch | None = None
         self.outbound = DelayLine(owner.timers, self._write)
 
     # --- asyncio.Protocol --------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._socket = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport
+        self._batch = WriteBatch(transport)
 
     def data_received(self, data: bytes) -> None:
         self.reader.feed(data)
@@ -255,8 +258,8 @@ class ClientProtocol(asyncio.Protocol):
             self.calls.pop(request_id, None)
 
     def _write(self, data: bytes) -> None:
-        if self._socket is not None and not self.lost:
-            self._socket.write(data)
+        if self._batch is not None and not self.lost:
+            self._batch.write(data)
 
     def abort(self) -> None:
         if self._socket is not None:

@@ -26,6 +26,7 @@ from node.rpc.handshake import client_proof, new_nonce, proofs_match, server_pro
 from node.rpc.timers import Cancellable
 from node.rpc.transport import ShardId
 from node.rpc.verbs import verb_name
+from node.rpc.write_batch import WriteBatch
 
 if TYPE_CHECKING:
     from node.rpc.tcp import TcpTransport
@@ -47,6 +48,7 @@ class ServerProtocol(asyncio.Protocol):
         self.peer_address = "?"
         self._nonce = new_nonce()
         self._socket: asyncio.Transport | None = None
+        self._batch: WriteBatch | None = None
         self._handshake_timer: Cancellable | None = None
         self._reading_paused = False
         self._closed = False
@@ -56,6 +58,7 @@ class ServerProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._socket = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport
+        self._batch = WriteBatch(transport)
         peer = transport.get_extra_info("peername")
         self.peer_address = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         self.owner.server_connections.add(self)
@@ -194,11 +197,13 @@ class ServerProtocol(asyncio.Protocol):
             self._refuse("no membership proof in time")
 
     def _write(self, data: bytes) -> None:
-        if self._socket is not None and not self._closed:
-            self._socket.write(data)
+        if self._batch is not None and not self._closed:
+            self._batch.write(data)
 
     def close(self) -> None:
         """Close after what is already written (a refusal reaches the peer)."""
         if self._socket is not None and not self._closed:
+            if self._batch is not None:
+                self._batch.flush()
             self._closed = True
             self._socket.close()
