@@ -125,3 +125,28 @@ async def test_bad_statements_get_their_cql_errors(cluster):
     with pytest.raises(Invalid, match="consistency"):
         await cluster.execute("n1", "SELECT * FROM ks.t WHERE k = 1", consistency="MOST")
     assert (await cluster.execute("n1", "SELECT * FROM ks.t WHERE k = 1")).rows == []
+
+
+async def test_a_node_down_during_create_table_learns_it_after_restart(cluster):
+    await cluster.execute("n1", KEYSPACE)
+    await cluster.kill("n3")
+    await cluster.wait_seen_down("n3")
+    await cluster.execute("n1", "CREATE TABLE ks.late (k int PRIMARY KEY, v int)")
+    await cluster.start_node("n3")
+    await wait_for(lambda: all(("ks", "late") in r.schema.tables for r in cluster.runtimes["n3"]),
+                   what="n3 to pull the schema it missed")
+    await cluster.execute("n3", "INSERT INTO ks.late (k, v) VALUES (1, 2)", consistency="ALL")
+    result = await cluster.execute("n3", "SELECT v FROM ks.late WHERE k = 1", consistency="ALL")
+    assert result.rows == [[2]]
+
+
+async def test_acknowledged_quorum_writes_survive_a_replica_crash(cluster):
+    await make_table(cluster)
+    for k in range(50):
+        await cluster.execute("n1", "INSERT INTO ks.t (k, c, v) VALUES (?, 0, 'v')", [k],
+                              consistency="QUORUM")
+    await cluster.kill("n2")  # no flush: its memtables are lost, its commitlog is not
+    await cluster.start_node("n2")
+    for k in range(50):
+        result = await cluster.execute("n2", "SELECT v FROM ks.t WHERE k = ?", [k], consistency="QUORUM")
+        assert result.rows == [["v"]]
