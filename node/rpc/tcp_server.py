@@ -2,8 +2,9 @@
 
 The server speaks first (HELLO with a nonce); until the client has proven membership
 (AUTH) nothing else is accepted, frames are limited to 64 KiB, and the client has
-``handshake_timeout_s``. Then each request runs as its own task, at most
-``max_in_flight`` at a time per connection: at the limit the connection stops
+``handshake_timeout_s``. Then each request's handler starts at once (``eager.py``)
+and, if it must wait, goes on as its own task, at most ``max_in_flight`` waiting
+handlers per connection: at the limit the connection stops
 reading (TCP backpressure reaches the caller), it never queues without bound.
 
 Invariant: whatever a peer sends (garbage, a wrong secret, an oversized frame, a
@@ -20,6 +21,7 @@ import msgpack
 
 from node.errors import ServerError
 from node.rpc.delay_line import DelayLine
+from node.rpc.eager import start_eagerly
 from node.rpc.frames import (ANSWER, AUTH, HELLO, OK, REFUSED, REQUEST, WELCOME, FrameError,
                              FrameReader, encode_error, frame, unpack)
 from node.rpc.handshake import client_proof, new_nonce, proofs_match, server_proof
@@ -123,9 +125,10 @@ class ServerProtocol(asyncio.Protocol):
             if not self.owner.faults.accepts_from(self.source.node):
                 return
             self.owner.requests_received += 1
-            task = asyncio.get_running_loop().create_task(self._serve(request_id, verb, payload))
-            self.tasks.add(task)
-            task.add_done_callback(self._served)
+            task = start_eagerly(asyncio.get_running_loop(), self._serve(request_id, verb, payload))
+            if task is not None:  # the handler waits: it holds an in-flight place meanwhile
+                self.tasks.add(task)
+                task.add_done_callback(self._served)
         else:
             raise Refused(f"unexpected message kind {kind!r:.20}")
 
