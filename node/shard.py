@@ -147,15 +147,28 @@ class Shard:
         return list(await asyncio.gather(*calls))
 
     async def _set_faults(self, body: dict[str, Any]) -> dict[str, Any]:
-        self.faults.apply(body)
+        network = {key: value for key, value in body.items() if key != "clock_skew_ms"}
+        skew = body.get("clock_skew_ms")
+        if skew is not None and (isinstance(skew, bool) or not isinstance(skew, int)
+                                 or abs(skew) > 10 * 365 * 24 * 3600 * 1000):
+            raise Invalid("clock_skew_ms must be an integer number of milliseconds")
+        self.faults.apply(network)
         if "disk_fail_writes" in body:
             self._switch_disk_faults(bool(body["disk_fail_writes"]))
+        if skew is not None:
+            self._skew_clock(skew)
         return self.describe_faults()
 
     async def _clear_faults(self, body: dict[str, Any]) -> dict[str, Any]:
         self.faults.clear()
         self._switch_disk_faults(False)
+        self._skew_clock(0)
         return self.describe_faults()
+
+    def _skew_clock(self, skew_ms: int) -> None:
+        """The clock fault: this shard's write timestamps run ``skew_ms`` off."""
+        if hasattr(self.clock, "skew_ms"):
+            self.clock.skew_ms = skew_ms
 
     def _switch_disk_faults(self, enabled: bool) -> None:
         self.disk_fail_writes = enabled
@@ -163,7 +176,8 @@ class Shard:
             self.disk_fault_switch(enabled)
 
     def describe_faults(self) -> dict[str, Any]:
-        return {**self.faults.describe(), "disk_fail_writes": self.disk_fail_writes}
+        return {**self.faults.describe(), "disk_fail_writes": self.disk_fail_writes,
+                "clock_skew_ms": getattr(self.clock, "skew_ms", 0)}
 
     # --- life ------------------------------------------------------------------
 

@@ -132,3 +132,18 @@ async def test_flush_and_compact(client):
     assert body["rows"] == [[3]]
     response = await client.post("/v1/admin/flush", json={"keyspace": "nope"})
     assert response.status == 400
+
+
+async def test_the_clock_fault_skews_write_timestamps(cluster, client):
+    await cql(client, "CREATE KEYSPACE ks WITH replication = "
+                      "{'class': 'SimpleStrategy', 'replication_factor': 1}")
+    await cql(client, "CREATE TABLE ks.t (k int PRIMARY KEY, v int)")
+    response = await client.post("/v1/admin/faults", json={"clock_skew_ms": -3_600_000})
+    assert (await response.json())["clock_skew_ms"] == -3_600_000
+    before = cluster.coordinator("n2").shard.clock.now_us()
+    for shard in (0, 1):  # both shards of n1 coordinate with the skewed clock
+        await cluster.execute("n1", "INSERT INTO ks.t (k, v) VALUES (?, 1)", [shard], shard=shard)
+        result = await cluster.execute("n2", "SELECT writetime(v) FROM ks.t WHERE k = ?", [shard])
+        assert result.rows[0][0] < before - 3_500_000_000
+    await client.delete("/v1/admin/faults")
+    assert (await (await client.get("/v1/admin/faults")).json())["clock_skew_ms"] == 0
