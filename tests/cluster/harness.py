@@ -1,7 +1,8 @@
 """A whole shardsim cluster in one event loop, over the in-memory transport.
 
 Each shard is built by ``node.main.build_shard`` exactly as a real process builds it,
-with its own data folder; only the transport differs. ``kill`` makes a node's shards
+with its own data folder and (with real time) its own clock, so a clock fault skews
+one node only; only the transport differs. ``kill`` makes a node's shards
 vanish at once (a crash: no flush); ``start_node`` builds them again from their
 files. Failure detection is shortened (heartbeat 50 ms, DOWN after 400 ms) so
 scenarios stay fast; waits poll with a deadline.
@@ -77,7 +78,8 @@ class LocalCluster:
         for index in range(self.config.node(name).shards):
             shard_faults = NetworkFaults(name)
             transport = self.network.transport(ShardId(name, index), shard_faults)
-            runtime = await build_shard(self.config, name, index, clock=self.clock,
+            clock = self.clock if not isinstance(self.clock, SystemClock) else SystemClock()
+            runtime = await build_shard(self.config, name, index, clock=clock,
                                         transport=transport, faults=shard_faults,
                                         data_dir=self.root / name)
             runtimes.append(runtime)
