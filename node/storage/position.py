@@ -5,13 +5,14 @@ stage inside it (its start, its static row, a range tombstone, a clustering row,
 end). The querier cache compares a saved reader's ``position`` with the paging cookie;
 a new reader built from a position yields exactly what follows it.
 
+A ``NamedTuple``, not a dataclass: a reader makes one per fragment, so it must be cheap.
+
 Invariant: positions of one stream strictly increase in stream order.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 BEFORE_ALL = 0
 AFTER_START = 1
@@ -21,8 +22,7 @@ AFTER_ROW = 4
 AFTER_END = 5
 
 
-@dataclass(frozen=True)
-class Position:
+class Position(NamedTuple):
     stage: int = BEFORE_ALL
     token: int = 0
     key: bytes = b""

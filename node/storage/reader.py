@@ -208,6 +208,9 @@ class ShardReader:
             return False
         if self._range.upper is not None and stats["min_token"] > self._range.upper[0][0]:
             return False
+        if self._range.is_single_partition() and \
+                not sstable.bloom.might_contain(self._range.lower[0][1]):  # type: ignore[index]
+            return False
         return True
 
     def _fill(self) -> None:

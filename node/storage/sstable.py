@@ -28,6 +28,7 @@ from node.storage.sstable_writer import BLOCK_HEADER, FLAG_ZSTD, FOOTER, FORMAT_
 from node.storage.statistics import Counters
 
 PartitionPosition = tuple[int, bytes]
+unpackb = msgpack.unpackb
 
 
 class CorruptSSTable(Exception):
@@ -64,6 +65,7 @@ class SSTable:
         if meta.get("format") != FORMAT_VERSION:
             raise CorruptSSTable(f"{self.path}: unknown format {meta.get('format')!r}")
         self.table_id: str = meta["table_id"]
+        self.compressed = meta.get("compression") == "zstd"
         self.statistics: dict[str, Any] = meta["statistics"]
         self.blocks: list[list[int]] = meta["blocks"]
         self.summary: list[list[Any]] = meta["summary"]
@@ -137,7 +139,7 @@ class SSTableCursor:
     def __init__(self, sstable: SSTable, counters: Counters) -> None:
         self.sstable = sstable.acquire()
         self.counters = counters
-        self._decompressor = zstandard.ZstdDecompressor()
+        self._decompressor: zstandard.ZstdDecompressor | None = None   # made on first need
         self._block_number = -1
         self._block: list[Any] = []
         self._index_offset = -1
@@ -152,6 +154,8 @@ class SSTableCursor:
     def block(self, number: int) -> list[Any]:
         if number != self._block_number:
             offset, length = self.sstable.blocks[number]
+            if self._decompressor is None and self.sstable.compressed:
+                self._decompressor = zstandard.ZstdDecompressor()
             self._block = self.sstable.read_framed(offset, length, self.counters,
                                                    self._decompressor)
             self._block_number = number
@@ -198,11 +202,12 @@ class SSTableCursor:
         while number < block_count:
             entries = self.block(number)
             number += 1
-            for token, key, header, rows in entries:
+            for token, key, packed in entries:
                 position = (token, key)
-                if header is None:
-                    if current is not None and current.position == position:
-                        current.rows.extend((row[0], Row.from_wire(row[1])) for row in rows)
+                if current is not None and current.position == position:
+                    header, rows = unpackb(packed, raw=False)
+                    assert header is None, "a partition's first piece comes once"
+                    current.rows.extend((row[0], Row.from_wire(row[1])) for row in rows)
                     continue
                 if current is not None:
                     yield current
@@ -213,6 +218,9 @@ class SSTableCursor:
                 if upper is not None and (position > upper[0]
                                           or (position == upper[0] and not upper[1])):
                     return
+                header, rows = unpackb(packed, raw=False)
+                if header is None:
+                    continue   # the tail of a partition that started before ``lower``
                 tombstone, static_row, range_tombstones = _decode_header(header)
                 current = Partition(token, key, tombstone, static_row,
                                     [(row[0], Row.from_wire(row[1])) for row in rows],

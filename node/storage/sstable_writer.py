@@ -3,7 +3,9 @@
 File layout (one file per SSTable, ``<generation>.sst``)::
 
     data blocks    [u32 body length][u32 crc32(body)][u8 flags: 1 = zstd][body]
-                   body = msgpack list of entries [token, key, header, rows];
+                   body = msgpack list of entries [token, key, packed piece], the piece
+                   being msgpack bytes of [header, rows] (so a point read decodes
+                   only the partition it wants);
                    header = [tombstone, static row, range tombstones] on the first
                    piece of a partition, None on a continuation piece (a partition
                    bigger than a block continues in the next block)
@@ -98,7 +100,9 @@ def write_sstable(path: Path, partitions: Iterable[Partition], *, table_id: str,
         def cut_block() -> None:
             nonlocal offset, entries, entries_bytes
             disk.check_data_write(path)
-            body = msgpack.packb(entries, use_bin_type=True)
+            packer = msgpack.Packer(use_bin_type=True)
+            body = packer.pack([[token, key, packer.pack([header, rows])]
+                                for token, key, header, rows in entries])
             flags = 0
             if compressor is not None:
                 body = compressor.compress(body)
