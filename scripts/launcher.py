@@ -124,14 +124,35 @@ def process_state(pid: int) -> str:
     return "paused" if state in ("T", "t") else "running"
 
 
+def belongs_to_node(pid: int, name: str) -> bool:
+    """Whether ``pid`` runs ``--node name`` (a recorded pid may have been reused since)."""
+    try:
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: we cannot tell, trust the record
+        return True
+    return any(arguments[index] == b"--node" and arguments[index + 1] == name.encode()
+               for index in range(len(arguments) - 1))
+
+
 def node_pids(data_dir: Path, entry: dict[str, Any]) -> list[int]:
-    """The supervisor's pid and its shards' (from pids.json, when it was written)."""
-    pids = [entry["pid"]]
-    with contextlib.suppress(OSError, ValueError, KeyError):
-        recorded = json.loads((data_dir / entry["name"] / "pids.json").read_text())
-        if recorded["supervisor"] == entry["pid"]:
-            pids += [pid for pid in recorded["shards"] if pid not in pids]
-    return pids
+    """The live processes of a node: its supervisor and shards (from pids.json),
+    leaving out dead pids and pids now used by another program."""
+    recorded = [entry["pid"]]
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        document = json.loads((data_dir / entry["name"] / "pids.json").read_text())
+        if document["supervisor"] == entry["pid"]:
+            recorded += [pid for pid in document["shards"] if pid not in recorded]
+    return [pid for pid in recorded
+            if process_state(pid) != "dead" and belongs_to_node(pid, entry["name"])]
+
+
+def supervisor_state(data_dir: Path, entry: dict[str, Any]) -> str:
+    """"running", "paused" or "dead" for the node's supervisor."""
+    if process_state(entry["pid"]) != "dead" and belongs_to_node(entry["pid"], entry["name"]):
+        return process_state(entry["pid"])
+    return "dead"
 
 
 def alive_pids(pids: list[int]) -> list[int]:
@@ -173,13 +194,18 @@ def spawn_node(data_dir: Path, name: str, shard_script: str | None) -> subproces
 
 def stop_nodes(data_dir: Path, entries: list[dict[str, Any]], timeout_s: float = STOP_TIMEOUT_S) -> None:
     """Graceful stop: SIGTERM (and SIGCONT, for paused nodes), SIGKILL after the deadline.
-    Returns once no pid of these nodes is left, else raises naming the survivors."""
-    pids = {entry["name"]: node_pids(data_dir, entry) for entry in entries}
+    Returns once no process of these nodes is left, else raises naming the survivors."""
+    everyone: list[int] = []
     for entry in entries:
-        if process_state(entry["pid"]) != "dead":
+        pids = node_pids(data_dir, entry)
+        everyone += pids
+        if entry["pid"] in pids:  # the supervisor forwards SIGTERM to its shards
             signal_pid(entry["pid"], signal.SIGTERM)
-        signal_group(entry["pid"], signal.SIGCONT)
-    everyone = [pid for group in pids.values() for pid in group]
+            signal_group(entry["pid"], signal.SIGCONT)
+        else:  # orphaned shards (their supervisor is gone)
+            for pid in pids:
+                signal_pid(pid, signal.SIGTERM)
+                signal_pid(pid, signal.SIGCONT)
     if not wait_until(lambda: not alive_pids(everyone), timeout_s):
         kill_nodes(data_dir, entries)
     left = alive_pids(everyone)
@@ -188,12 +214,13 @@ def stop_nodes(data_dir: Path, entries: list[dict[str, Any]], timeout_s: float =
 
 
 def kill_nodes(data_dir: Path, entries: list[dict[str, Any]], timeout_s: float = KILL_TIMEOUT_S) -> None:
-    """SIGKILL every process of these nodes; returns once they are gone."""
+    """SIGKILL every process of these nodes (the group, then each pid); returns once they are gone."""
     everyone: list[int] = []
     for entry in entries:
         pids = node_pids(data_dir, entry)
         everyone += pids
-        signal_group(entry["pid"], signal.SIGKILL)
+        if entry["pid"] in pids:
+            signal_group(entry["pid"], signal.SIGKILL)
         for pid in pids:
             signal_pid(pid, signal.SIGKILL)
     if not wait_until(lambda: not alive_pids(everyone), timeout_s):
@@ -320,7 +347,7 @@ def live_nodes(data_dir: Path) -> list[str]:
         return []
     cluster = read_cluster(data_dir)
     return [entry["name"] for entry in cluster["nodes"]
-            if alive_pids(node_pids(data_dir, entry))]
+            if node_pids(data_dir, entry)]
 
 
 def wipe(data_dir: Path, config: ClusterConfig) -> None:
@@ -397,10 +424,10 @@ def _foreground(data_dir: Path, cluster: dict[str, Any], processes: dict[str, su
     def interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    print("Ctrl-C stops the cluster", flush=True)
+    previous = {signum: signal.signal(signum, interrupt) for signum in (signal.SIGTERM, signal.SIGINT)}
     reported: set[str] = set()
     try:
+        print("Ctrl-C stops the cluster", flush=True)
         while True:
             for name, process in processes.items():
                 if name not in reported and process.poll() is not None:
@@ -408,12 +435,15 @@ def _foreground(data_dir: Path, cluster: dict[str, Any], processes: dict[str, su
                     print(f"node {name} exited with code {process.returncode}", flush=True)
             time.sleep(0.5)
     except KeyboardInterrupt:
+        for signum in previous:  # a second Ctrl-C must not abandon a half-stopped cluster
+            signal.signal(signum, signal.SIG_IGN)
         print("stopping...", flush=True)
         stop_nodes(data_dir, read_cluster(data_dir)["nodes"])
         print("stopped")
         return 0
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _down(args: argparse.Namespace) -> int:
@@ -429,8 +459,7 @@ def _status(args: argparse.Namespace) -> int:
     cluster = read_cluster(data_dir)
     rows = []
     for entry in cluster["nodes"]:
-        states = {pid: process_state(pid) for pid in node_pids(data_dir, entry)}
-        process = states[entry["pid"]]
+        process = supervisor_state(data_dir, entry)
         view = fetch_status(entry["http"]) if process == "running" else None
         seen = view_states(view)
         rows.append([entry["name"], entry["dc"], entry["rack"], str(entry["shards"]), entry["http"],
@@ -443,7 +472,7 @@ def _status(args: argparse.Namespace) -> int:
 
 def _running_entry(data_dir: Path, name: str) -> dict[str, Any]:
     entry = node_entry(read_cluster(data_dir), name)
-    if process_state(entry["pid"]) == "dead":
+    if supervisor_state(data_dir, entry) == "dead":
         raise ShardsimError(f"node {name} is not running")
     return entry
 
@@ -476,13 +505,13 @@ def _start(args: argparse.Namespace) -> int:
     data_dir = data_dir_of(args)
     cluster = read_cluster(data_dir)
     entry = node_entry(cluster, args.node)
-    if alive_pids(node_pids(data_dir, entry)):
+    if node_pids(data_dir, entry):
         raise ShardsimError(f"node {args.node} is already running (pid {entry['pid']})")
     process = spawn_node(data_dir, args.node, cluster.get("shard_script"))
     entry["pid"] = process.pid
     write_cluster(data_dir, cluster)
     peers = [other["name"] for other in cluster["nodes"]
-             if other is entry or process_state(other["pid"]) == "running"]
+             if other is entry or supervisor_state(data_dir, other) == "running"]
     problems = wait_nodes_see([entry], peers, args.timeout_s)
     if problems:
         raise ShardsimError(f"node {args.node} not ready after {args.timeout_s:g} s: "

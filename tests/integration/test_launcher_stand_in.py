@@ -1,6 +1,8 @@
 """The launcher's process control against stand-in shards (tests/integration/stand_in_shard.py),
 so that it is checked independently of node.main: up, status, kill/start, pause/resume, down."""
 
+import os
+
 import pytest
 
 from scripts.launcher import process_state
@@ -49,3 +51,38 @@ def test_up_refuses_a_second_cluster_in_the_same_folder(launch_cluster):
     result = run_shardsim("up", "--detach", "--data-dir", str(cluster.data_dir), "--nodes", "1",
                           "--shard-script", str(STAND_IN_SHARD))
     assert result.returncode == 2 and "running" in result.stderr
+
+
+def test_foreground_up_stops_every_node_on_ctrl_c(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from scripts.launcher import node_pids, read_cluster
+    from tests.integration.conftest import ROOT, free_port_base
+
+    data_dir = tmp_path / "fg"
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "scripts.cli", "up", "--data-dir", str(data_dir), "--nodes", "2",
+         "--shards", "1", "--port-base", str(free_port_base(2, 1)), "--shard-script", str(STAND_IN_SHARD)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    pids = []
+    try:
+        output = []
+        for line in launcher.stdout:
+            output.append(line)
+            if line.startswith("Ctrl-C"):
+                break
+        assert output and output[-1].startswith("Ctrl-C"), "".join(output)
+        entries = read_cluster(data_dir)["nodes"]
+        pids = [pid for entry in entries for pid in node_pids(data_dir, entry)]
+        assert len(pids) == 4
+        launcher.send_signal(signal.SIGINT)
+        assert launcher.wait(timeout=60) == 0
+        assert [pid for pid in pids if process_state(pid) != "dead"] == []
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+        for pid in pids:
+            if process_state(pid) != "dead":
+                os.kill(pid, signal.SIGKILL)

@@ -2,6 +2,8 @@
 
 import argparse
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -78,3 +80,18 @@ def test_fresh_removes_only_what_shardsim_made(tmp_path):
     (data / "notes.txt").write_text("keep")
     wipe(data, config)
     assert sorted(path.name for path in data.iterdir()) == ["notes.txt", "precious"]
+
+
+def test_a_reused_pid_is_never_signalled(tmp_path):
+    from scripts.launcher import kill_nodes, live_nodes, node_pids, stop_nodes
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        entry = {"name": "n1", "pid": stranger.pid}
+        (tmp_path / "cluster.json").write_text(json.dumps({"cluster": "c", "nodes": [entry]}))
+        assert node_pids(tmp_path, entry) == [] and live_nodes(tmp_path) == []
+        kill_nodes(tmp_path, [entry])
+        stop_nodes(tmp_path, [entry])
+        assert stranger.poll() is None, "a process that is not the node's must survive"
+    finally:
+        stranger.kill()
+        stranger.wait()
