@@ -54,3 +54,30 @@ async def test_statistics_count_flushes_and_reads(storage, schema, build, clock)
     assert after.rows_read - before.rows_read == 10
     assert after.sstable_read_ops - before.sstable_read_ops == 1   # one block
     assert after.sstable_bytes_read > before.sstable_bytes_read
+
+
+async def test_pending_compactions_and_a_failed_compaction_keeps_inputs(tmp_path, clock, schema,
+                                                                        build) -> None:
+    import pytest
+    storage = open_storage(tmp_path / "s", clock, compaction_min_threshold=2,
+                           background_compaction=False)
+    await storage.open([schema])
+    try:
+        for round_number in range(4):
+            await storage.apply(build.insert(round_number, 1, "x", ts=100))
+            await storage.flush()
+        stats = storage.statistics()
+        assert stats.sstable_count == 4 and stats.pending_compactions >= 1
+        storage.set_disk_fail_writes(True, include_commitlog=False)
+        with pytest.raises(OSError):
+            await storage.compact()
+        storage.set_disk_fail_writes(False)
+        stats = storage.statistics()
+        assert stats.sstable_count == 4 and stats.compaction_failures == 1
+        assert len(live_rows(read_all(storage, schema, clock.now_s()), schema, clock.now_s())) == 4
+        await storage.compact()
+        stats = storage.statistics()
+        assert stats.sstable_count == 1 and stats.pending_compactions == 0
+        assert not list(storage.tables[schema.id].directory.glob("*.tmp"))
+    finally:
+        await storage.aclose()
