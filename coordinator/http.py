@@ -24,6 +24,7 @@ from aiohttp import web
 
 from coordinator.metrics import render
 from coordinator.query_processor import QueryOptions, QueryProcessor
+from coordinator.schema_api import register_schema_route
 from node.errors import Invalid, RequestError, ServerError
 from node.shard import Shard
 
@@ -145,6 +146,8 @@ class HttpApi:
         self.app.router.add_get("/metrics", self.metrics)
         self.app.router.add_post("/v1/admin/flush", self.flush)
         self.app.router.add_post("/v1/admin/compact", self.compact)
+        if processor is not None:  # read-only schema for DESCRIBE (coordinator/schema_api.py)
+            register_schema_route(self.app, processor.schema)
         self._runner: web.AppRunner | None = None
 
     async def status(self, request: web.Request) -> web.Response:

@@ -33,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
         launcher = None
     if launcher is not None:
         launcher.register(commands)
+    from scripts import cql_shell  # operator tools (issue 8)
+
+    for tool in (cql_shell,):
+        tool.register(commands)
     bench = commands.add_parser("bench", help="run a benchmark: " + ", ".join(BENCHMARKS))
     bench.add_argument("name", choices=BENCHMARKS)
     bench.add_argument("bench_args", nargs=argparse.REMAINDER, help="arguments of the benchmark")
