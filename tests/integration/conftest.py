@@ -40,11 +40,20 @@ def ports_free(host: str, ports: list[int]) -> bool:
     return True
 
 
+def ephemeral_ports_start() -> int:
+    """Outgoing connections take local ports from here up; a cluster must stay below."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port_base(nodes: int, shards: int, attempts: int = 200) -> int:
     """A base P such that every port of ``generated_nodes(nodes, shards, P)`` binds now."""
+    low, high = 20000, ephemeral_ports_start() - 100 * nodes  # clients never take ports below
     chooser = random.Random()
     for _ in range(attempts):
-        base = chooser.randrange(20000, 60000 - 100 * nodes, 100)
+        base = chooser.randrange(low, high, 100)
         wanted = [port for index in range(nodes)
                   for port in [base + 100 * index] + [base + 100 * index + 10 + shard
                                                       for shard in range(shards)]]
