@@ -22,6 +22,8 @@ class Verb(enum.IntEnum):
     HINT_MUTATION = 9   # a replayed hint
     ADMIN = 10          # node-wide admin operations fanned out to the node's shards
     TRUNCATE = 11       # empty a table on one shard (TRUNCATE runs it on every shard)
+    SHARD_CURSOR_READ = 12    # a multishard reader pulls a batch from a sibling shard's reader
+    SHARD_CURSOR_FINISH = 13  # page end: push back unconsumed fragments, save or close the reader
 
 
 def verb_name(number: int) -> str:
