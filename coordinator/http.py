@@ -22,6 +22,7 @@ import msgpack
 import structlog
 from aiohttp import web
 
+from coordinator.hints_api import add_hint_routes
 from coordinator.metrics import render
 from coordinator.query_processor import QueryOptions, QueryProcessor
 from coordinator.schema_api import register_schema_route
@@ -148,6 +149,7 @@ class HttpApi:
         self.app.router.add_post("/v1/admin/compact", self.compact)
         if processor is not None:  # read-only schema for DESCRIBE (coordinator/schema_api.py)
             register_schema_route(self.app, processor.schema)
+        add_hint_routes(self.app, shard, read_json)
         self._runner: web.AppRunner | None = None
 
     async def status(self, request: web.Request) -> web.Response:

@@ -31,6 +31,7 @@ from coordinator.write_path import WritePath
 from node.clock import Clock, SystemClock
 from node.config import ClusterConfig, load_config
 from node.errors import ShardsimError
+from node.hints import HintsManager, register_hint_receiver
 from node.logsetup import configure_process_logging
 from node.replica import ReplicaService
 from node.rpc.faults import NetworkFaults
@@ -66,17 +67,22 @@ class ShardRuntime:
     processor: QueryProcessor
     metrics: MetricsRegistry
     http: HttpApi
+    hints: HintsManager | None = None
 
     def start(self) -> None:
         """Start the background work (the transport's listener is the caller's)."""
         self.shard.start()
         self.schema_sync.start()
+        if self.hints is not None:
+            self.hints.start()
 
     async def aclose(self) -> None:
         await self.http.aclose()
         await self.schema_sync.aclose()
         await self.shard.aclose()
         await self.writes.aclose()
+        if self.hints is not None:
+            await self.hints.aclose()
         await self.shard.messaging.aclose()
         await self.storage.aclose()
 
@@ -145,7 +151,11 @@ async def build_shard(config: ClusterConfig, node: str, shard_index: int, *, clo
     replica = ReplicaService(storage, schema, clock)
     replica.register(messaging)
     schema_sync = SchemaSync(shard, schema)
-    writes = WritePath(shard)
+    hint_receiver = register_hint_receiver(messaging, replica)
+    hints = HintsManager(shard, schema, log=log)
+    hints.open()
+    shard.admin_handlers.update(hints.admin_handlers())
+    writes = WritePath(shard, hints=hints)
     reads = ReadPath(shard)
     processor = QueryProcessor(shard, schema, SchemaChanges(shard, schema, schema_sync), writes, reads)
     metrics = MetricsRegistry()
@@ -155,9 +165,10 @@ async def build_shard(config: ClusterConfig, node: str, shard_index: int, *, clo
                                              **processor.statistics()})
     metrics.register("gossip", shard.failure_detector.statistics)
     metrics.register("schema", schema_sync.statistics)
+    metrics.register("hints", lambda: {**hints.statistics(), "received": hint_receiver.hints_applied})
     http = HttpApi(shard, processor, log=log)
     runtime = ShardRuntime(shard, storage, schema, schema_sync, replica, writes, reads, processor,
-                           metrics, http)
+                           metrics, http, hints)
     _storage_admin(runtime)
     return runtime
 
