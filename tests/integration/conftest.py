@@ -30,9 +30,9 @@ COMMAND_TIMEOUT_S = 120
 
 
 def ports_free(host: str, ports: list[int]) -> bool:
+    """Free and quiet: without SO_REUSEADDR a port in TIME_WAIT counts as taken too."""
     for port in ports:
         with socket.socket() as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind((host, port))
             except OSError:

@@ -69,6 +69,7 @@ async def serve(config, node: str, shard: int) -> int:
             await asyncio.sleep(heartbeat_s)
 
     rpc = socket.socket()
+    rpc.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as asyncio servers do
     rpc.bind(me.rpc_address(shard))
     rpc.listen()
     app = web.Application()
