@@ -1,0 +1,74 @@
+"""A target's hint store: appends are durable, segments roll over and are sealed for
+replay, a reopened store finds every segment, deletion removes only sealed ones."""
+
+import asyncio
+
+import structlog
+
+from node.hints.segment import frame, list_segment_ids, read_records
+from node.hints.store import HintStore
+
+LOG = structlog.get_logger()
+
+
+def record(i, size=100):
+    return frame(bytes([i % 256]) * size)
+
+
+async def test_append_wait_durable_and_reopen(tmp_path):
+    store = HintStore(tmp_path / "n3", segment_bytes=1000, log=LOG)
+    store.open()
+    sequences = [store.append(record(i)) for i in range(25)]
+    await asyncio.gather(*(store.wait_durable(s) for s in sequences))
+    assert store.syncs >= 1 and store.pending_hints == 25
+    assert len(list_segment_ids(tmp_path / "n3")) == 4  # 8 records of 112 bytes fit in 1000
+    await store.aclose()
+    again = HintStore(tmp_path / "n3", segment_bytes=1000, log=LOG)
+    again.open()
+    assert again.pending_hints == 25 and again.pending_bytes == 25 * len(record(0))
+    assert again.sealed_ids() == list_segment_ids(tmp_path / "n3")
+    assert again.append(record(99)) == 1  # a new segment after the old ones
+    assert list_segment_ids(tmp_path / "n3")[-1] == 5
+    await again.aclose()
+
+
+async def test_one_fsync_serves_many_waiting_writers(tmp_path):
+    store = HintStore(tmp_path / "n2", segment_bytes=1 << 20, log=LOG)
+    store.open()
+    sequences = [store.append(record(i)) for i in range(200)]
+    await asyncio.gather(*(store.wait_durable(s) for s in sequences))
+    assert store.syncs <= 2
+    await store.aclose()
+
+
+async def test_seal_makes_the_active_segment_replayable_and_delete_removes_it(tmp_path):
+    store = HintStore(tmp_path / "n2", segment_bytes=1 << 20, log=LOG)
+    store.open()
+    for i in range(3):
+        await store.wait_durable(store.append(record(i)))
+    assert store.sealed_ids() == []
+    store.seal()
+    (segment,) = store.sealed_ids()
+    assert [r.payload[0] for r in read_records(store.read(segment))] == [0, 1, 2]
+    store.append(record(7))  # goes to a new active segment
+    store.acknowledge(segment, 3)
+    store.delete(segment)
+    assert store.sealed_ids() == [] and store.pending_hints == 1
+    assert list_segment_ids(tmp_path / "n2") == [segment + 1]
+    await store.aclose()
+
+
+async def test_seal_during_a_running_fsync_keeps_later_records_durable(tmp_path):
+    store = HintStore(tmp_path / "n2", segment_bytes=1 << 20, log=LOG)
+    store.open()
+    first = store.append(record(1))
+    waiting = asyncio.ensure_future(store.wait_durable(first))
+    await asyncio.sleep(0)  # the sync round has started
+    second = store.append(record(2))
+    store.seal()
+    third = store.append(record(3))
+    await asyncio.gather(waiting, store.wait_durable(second), store.wait_durable(third))
+    await store.aclose()
+    again = HintStore(tmp_path / "n2", segment_bytes=1 << 20, log=LOG)
+    again.open()
+    assert again.pending_hints == 3
