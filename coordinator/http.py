@@ -178,13 +178,14 @@ class HttpApi:
                                   "shard": shard.shard, "nodes": nodes})
 
     async def _add_load(self, nodes: list[dict[str, Any]]) -> None:
-        """Bytes on disk of every live node, asked of its shards (null if unknown)."""
+        """Bytes on disk of every live node, asked of its shards (null if unknown). The
+        short deadline keeps a status answer fast while a paused node still looks UP."""
         async def load_of(entry: dict[str, Any]) -> None:
             entry["load"] = None
             if entry["state"] != "UP":
                 return
             try:
-                answers = await self.shard.run_admin_on_node("storage.load", {}, timeout_s=1.0,
+                answers = await self.shard.run_admin_on_node("storage.load", {}, timeout_s=0.3,
                                                              node=entry["name"])
                 entry["load"] = sum(int(a) for a in answers)
             except Exception:  # a slow peer leaves its load unknown, nothing more
