@@ -9,8 +9,6 @@ SIGKILL of every recorded process group if anything is left — whatever happene
 from __future__ import annotations
 
 import json
-import random
-import socket
 import subprocess
 import sys
 import time
@@ -22,44 +20,12 @@ from typing import Any
 
 import pytest
 
+from scripts.bench_cluster import free_port_base
 from scripts.launcher import fetch_status, kill_nodes, node_pids, process_state, view_states
 
 ROOT = Path(__file__).resolve().parents[2]
 STAND_IN_SHARD = Path(__file__).resolve().with_name("stand_in_shard.py")
 COMMAND_TIMEOUT_S = 120
-
-
-def ports_free(host: str, ports: list[int]) -> bool:
-    """Free and quiet: without SO_REUSEADDR a port in TIME_WAIT counts as taken too."""
-    for port in ports:
-        with socket.socket() as probe:
-            try:
-                probe.bind((host, port))
-            except OSError:
-                return False
-    return True
-
-
-def ephemeral_ports_start() -> int:
-    """Outgoing connections take local ports from here up; a cluster must stay below."""
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
-
-
-def free_port_base(nodes: int, shards: int, attempts: int = 200) -> int:
-    """A base P such that every port of ``generated_nodes(nodes, shards, P)`` binds now."""
-    low, high = 20000, ephemeral_ports_start() - 100 * nodes  # clients never take ports below
-    chooser = random.Random()
-    for _ in range(attempts):
-        base = chooser.randrange(low, high, 100)
-        wanted = [port for index in range(nodes)
-                  for port in [base + 100 * index] + [base + 100 * index + 10 + shard
-                                                      for shard in range(shards)]]
-        if ports_free("127.0.0.1", wanted):
-            return base
-    raise RuntimeError("no free port range found")
 
 
 def wait_for(check, timeout_s: float, what: str) -> float:
