@@ -33,9 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
         launcher = None
     if launcher is not None:
         launcher.register(commands)
-    from scripts import cql_shell, stress  # operator tools (issue 8)
+    from scripts import cql_shell, nemesis, stress  # operator tools (issue 8)
 
-    for tool in (cql_shell, stress):
+    for tool in (cql_shell, stress, nemesis):
         tool.register(commands)
     bench = commands.add_parser("bench", help="run a benchmark: " + ", ".join(BENCHMARKS))
     bench.add_argument("name", choices=BENCHMARKS)

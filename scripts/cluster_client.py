@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
 import json
 import socket
 import urllib.error
@@ -31,7 +32,8 @@ from node.config import load_config
 from node.errors import ShardsimError
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "cluster.toml"
-CONNECTION_ERROR = "ConnectionError"
+CONNECTION_ERROR = "ConnectionError"  # never reached the node: nothing was applied
+CONNECTION_LOST = "ConnectionLost"  # broke after the request left: it may have been applied
 CLIENT_TIMEOUT = "ClientTimeout"
 
 
@@ -60,7 +62,7 @@ class QueryFailed(ShardsimError):
         """Whether the statement may have taken effect (a timeout), as opposed to
         certainly not (refused before it ran)."""
         return self.name in ("WriteTimeout", "ReadTimeout", "ServerError", CLIENT_TIMEOUT,
-                             "WriteFailure")
+                             CONNECTION_LOST, "WriteFailure")
 
 
 @dataclass
@@ -152,11 +154,13 @@ def request_json(url: str, method: str, path: str, body: Any = None, timeout_s: 
         raise QueryFailed.from_answer(document, error.code) from None
     except (socket.timeout, TimeoutError):
         raise QueryFailed(CLIENT_TIMEOUT, f"no answer from {url} within {timeout_s:g} s") from None
-    except (urllib.error.URLError, OSError) as error:
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
         reason = getattr(error, "reason", error)
         if isinstance(reason, (socket.timeout, TimeoutError)):
             raise QueryFailed(CLIENT_TIMEOUT, f"no answer from {url} within {timeout_s:g} s") from None
-        raise QueryFailed(CONNECTION_ERROR, f"{url}: {reason}") from None
+        if isinstance(reason, ConnectionRefusedError) or isinstance(error, urllib.error.URLError):
+            raise QueryFailed(CONNECTION_ERROR, f"{url}: {reason}") from None
+        raise QueryFailed(CONNECTION_LOST, f"{url}: {reason}") from None
     return json.loads(text) if text else None
 
 
@@ -188,11 +192,10 @@ class AsyncCqlClient:
         except asyncio.TimeoutError:
             raise QueryFailed(CLIENT_TIMEOUT, f"no answer from {url} within "
                               f"{timeout_s or self.timeout_s:g} s") from None
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as error:
-            # the request reached the node: it may have run
-            raise QueryFailed(CLIENT_TIMEOUT, f"{url}: connection lost: {error}") from None
-        except (aiohttp.ClientError, OSError) as error:
+        except aiohttp.ClientConnectorError as error:  # could not connect: nothing was sent
             raise QueryFailed(CONNECTION_ERROR, f"{url}: {error}") from None
+        except (aiohttp.ClientError, OSError) as error:  # the request left: it may have run
+            raise QueryFailed(CONNECTION_LOST, f"{url}: {type(error).__name__}: {error}") from None
         try:
             document = json.loads(raw) if raw else None
         except ValueError:
@@ -200,6 +203,21 @@ class AsyncCqlClient:
         if status >= 400:
             raise QueryFailed.from_answer(document, status)
         return document
+
+    async def get_text(self, url: str, path: str, timeout_s: float | None = None) -> str:
+        """A plain-text answer (``/metrics``); failures as in ``request``."""
+        aiohttp = self._aiohttp
+        timeout = aiohttp.ClientTimeout(total=timeout_s or self.timeout_s)
+        try:
+            async with self.session.get(f"{url}{path}", timeout=timeout) as response:
+                text = await response.text()
+                if response.status >= 400:
+                    raise QueryFailed("ServerError", f"HTTP {response.status}: {text[:200]}")
+                return text
+        except asyncio.TimeoutError:
+            raise QueryFailed(CLIENT_TIMEOUT, f"no answer from {url}") from None
+        except (aiohttp.ClientError, OSError) as error:
+            raise QueryFailed(CONNECTION_ERROR, f"{url}: {error}") from None
 
     async def execute(self, url: str, query: str, timeout_s: float | None = None,
                       **options: Any) -> dict[str, Any]:
