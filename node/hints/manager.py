@@ -14,7 +14,6 @@ Invariant: ``store`` returns True only once the hint is fsynced in its segment.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from node.errors import Invalid
