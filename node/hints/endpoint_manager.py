@@ -32,6 +32,7 @@ class EndpointManager:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.replaying = False
+        self._backoff_s: float | None = None  # set after an interrupted round
 
     def start(self) -> None:
         assert self._task is None, "started once"
@@ -65,19 +66,26 @@ class EndpointManager:
             if not self.store.has_pending() or not self.sender.routing.is_alive(self.target):
                 continue
             self.replaying = True
+            finished = False
             try:
-                await self.sender.replay()
+                finished = await self.sender.replay()
             except asyncio.CancelledError:
                 raise
             except Exception:  # a disk error while reading: logged, retried next period
                 self.log.exception("hints.replay_failed", target=self.target)
             finally:
                 self.replaying = False
+            # A round cut short (e.g. a shard of a node just seen UP not listening yet)
+            # is retried after 0.5 s, doubling up to retry_ms, not a whole period later.
+            if finished:
+                self._backoff_s = None
+            else:
+                self._backoff_s = min(self.retry_s, (self._backoff_s or 0.25) * 2)
 
     async def _wait_woken_or_period(self) -> None:
         if self._wake.is_set():
             return
-        sleeper = asyncio.ensure_future(self.clock.sleep(self.retry_s))
+        sleeper = asyncio.ensure_future(self.clock.sleep(self._backoff_s or self.retry_s))
         waker = asyncio.ensure_future(self._wake.wait())
         try:
             await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
