@@ -1,6 +1,6 @@
 """``shardsim bench hints``: hinted handoff replay rate beside direct delivery.
 
-An in-process 3-node x 2-shard cluster (``tests/cluster/harness.LocalCluster``: every
+An in-process 3-node x 2-shard cluster (``scripts/local_cluster.LocalCluster``: every
 shard built by ``build_shard`` as a process builds it, over the in-memory transport,
 all in one event loop). n3 is killed; N rows are written at QUORUM through n1 and n2
 (64 concurrent); n3 is started. Measured: time from the first coordinator seeing n3
@@ -75,7 +75,7 @@ async def _send_direct(runtime: Any, target: str, wires: list[list[Any]]) -> Non
 
 
 async def _replay_and_direct(rows: int, root: Path) -> dict[str, Any]:
-    from tests.cluster.harness import LocalCluster, cluster_config
+    from scripts.local_cluster import LocalCluster, cluster_config
 
     config = cluster_config(3, 2, ["hints.retry_ms=1000", "timeouts.write_ms=5000"])
     cluster = LocalCluster(root, config)
