@@ -8,7 +8,6 @@ is written unless the whole statement analysed cleanly.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,18 +18,16 @@ from coordinator.cql.analysis import keyspace_of, plan
 from coordinator.cql.parser import parse
 from coordinator.cql.plans import ReadPlan, WritePlan
 from coordinator.mutation_builder import build_mutation
-from coordinator.read_path import PartitionRead, ReadPath
-from coordinator.reconciliation import PartitionData
-from coordinator.results import column_specs, partition_rows, to_json
+from coordinator.range_scan import RangeScanner
+from coordinator.read_path import ReadPath
+from coordinator.results import column_specs, to_json
 from coordinator.schema_changes import SchemaChanges
+from coordinator.select_path import SelectPath, slice_of
 from coordinator.write_path import WritePath
 from node.errors import Invalid
 from node.schema import TableSchema
 from node.schema_store import SchemaStore
 from node.shard import Shard
-from node.storage.ranges import ClusteringRange, ClusteringSlice
-
-PARTITION_READS_IN_FLIGHT = 32
 
 
 @dataclass
@@ -77,12 +74,14 @@ class Tracer:
 
 class QueryProcessor:
     def __init__(self, shard: Shard, schema: SchemaStore, schema_changes: SchemaChanges,
-                 writes: WritePath, reads: ReadPath) -> None:
+                 writes: WritePath, reads: ReadPath, scanner: RangeScanner | None = None) -> None:
         self.shard = shard
         self.schema = schema
         self.schema_changes = schema_changes
         self.writes = writes
         self.reads = reads
+        self.scanner = scanner or RangeScanner(shard)
+        self.selects = SelectPath(shard, schema, reads, self.scanner)
         self._last_timestamp_us = 0
         self.statements = 0
 
@@ -142,48 +141,18 @@ class QueryProcessor:
 
     async def _select(self, read_plan: ReadPlan, level: str, options: QueryOptions,
                       tracer: Tracer) -> ResultSet:
-        if read_plan.partition_keys is None:
-            raise Invalid("range scans (a SELECT without the whole partition key) arrive "
-                          "with the range-scan issue; restrict the partition key with = or IN")
-        now_s = self.shard.clock.now_s()
-        keyspace = self.schema.keyspace(read_plan.table.keyspace)
-        clustering_slice = slice_of(read_plan)
-        per_partition = read_plan.per_partition_limit or 0
-        limit = read_plan.limit
-        row_limit = 0 if read_plan.filters or read_plan.is_count else min(
-            x for x in (per_partition or 1 << 62, limit or 1 << 62))
-        gate = asyncio.Semaphore(PARTITION_READS_IN_FLIGHT)
-
-        async def read_one(key: Any) -> PartitionData | None:
-            async with gate:
-                request = PartitionRead(keyspace, read_plan.table, key.key, key.token,
-                                        clustering_slice, row_limit if row_limit < 1 << 62 else 0)
-                return await self.reads.read(request, level, now_s)
-
-        tracer.add("reading_partitions", partitions=len(read_plan.partition_keys), consistency=level)
-        partitions = await asyncio.gather(*(read_one(k) for k in read_plan.partition_keys))
-        rows: list[list[Any]] = []
-        for partition in partitions:
-            if partition is None:
-                continue
-            remaining = None if limit is None else limit - len(rows)
-            if remaining is not None and remaining <= 0:
-                break
-            rows.extend(partition_rows(read_plan, partition, now_s, remaining))
-        tracer.add("reconciled", rows=len(rows))
+        """Every SELECT is paged (``coordinator/select_path.py``)."""
+        page_size = options.page_size if isinstance(options.page_size, int) else 5000
+        tracer.add("select", table=read_plan.table.qualified_name, consistency=level,
+                   page_size=page_size,
+                   range_scan=read_plan.partition_keys is None)
+        rows, paging_state = await self.selects.execute(read_plan, level, page_size,
+                                                        options.paging_state, tracer)
+        tracer.add("page_answered", rows=len(rows), more=paging_state is not None)
         if read_plan.is_count:
-            return ResultSet(columns=column_specs(read_plan), rows=[[len(rows)]])
-        return ResultSet(columns=column_specs(read_plan), rows=to_json(read_plan, rows))
+            return ResultSet(columns=column_specs(read_plan), rows=rows)
+        return ResultSet(columns=column_specs(read_plan), rows=to_json(read_plan, rows),
+                         paging_state=paging_state)
 
 
-def slice_of(read_plan: ReadPlan) -> ClusteringSlice:
-    """The plan's clustering ranges as the storage's slice."""
-    ranges = []
-    for item in read_plan.clustering_ranges:
-        start, end = item.start, item.end
-        ranges.append(ClusteringRange(start.prefix if start else b"", start.inclusive if start else True,
-                                      end.prefix if end else b"", end.inclusive if end else True))
-    return ClusteringSlice(tuple(ranges) or (ClusteringRange(),), read_plan.reversed)
-
-
-__all__ = ["QueryProcessor", "QueryOptions", "ResultSet", "keyspace_of"]
+__all__ = ["QueryProcessor", "QueryOptions", "ResultSet", "keyspace_of", "slice_of"]

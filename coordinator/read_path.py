@@ -19,14 +19,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from coordinator.consistency import check_available, counts, requirement
+from coordinator.page_builder import ReplicaPage, reconcile_pages
 from coordinator.reconciliation import PartitionData, merge, partitions_from_fragments, repair_mutation
 from node.errors import ReadTimeout, RequestError
 from node.ring.sharding import shard_of
 from node.rpc.transport import ShardId
+from node.replica import digest_of
 from node.rpc.verbs import Verb
 from node.schema import KeyspaceSchema, TableSchema
 from node.shard import Shard
-from node.storage.ranges import ClusteringSlice
+from node.storage.position import Position
+from node.storage.ranges import ClusteringSlice, PartitionRange
 
 
 @dataclass
@@ -47,6 +50,32 @@ class PartitionRead:
     token: int
     clustering_slice: ClusteringSlice
     limit: int = 0  # live rows; 0 = all
+
+
+@dataclass(frozen=True)
+class PartitionPageRead:
+    """One page of one partition, after ``start`` (paged reads, RANGE_READ verb)."""
+
+    keyspace: KeyspaceSchema
+    table: TableSchema
+    key: bytes
+    token: int
+    clustering_slice: ClusteringSlice
+    start: Position
+    limit: int              # live rows; 0: only learn whether any is left
+    max_bytes: int
+    query_id: bytes | None
+    stateful: bool
+    static_only: bool
+    preferred: tuple[str, ...] = ()   # the replicas of the previous page
+
+
+@dataclass
+class PartitionPage:
+    partition: PartitionData | None
+    stop: Position | None     # complete up to here; None: the partition was read to its end
+    replicas: tuple[str, ...]
+    cache: dict[str, Any]
 
 
 class ReadPath:
@@ -100,6 +129,81 @@ class ReadPath:
         merged = merge(present, now_s)
         await self._repair(request, merged, versions, timeout_s)
         return merged
+
+    async def read_page(self, request: PartitionPageRead, level: str, now_s: float) -> PartitionPage:
+        """One page of a partition at ``level``: a data request and digest requests, and
+        on a mismatch full data from every contacted replica, reconciled (cut where the
+        first replica stopped) and repaired before the answer."""
+        replica_map = self.shard.replica_map(request.keyspace.replication)
+        replicas = replica_map.replicas_for_token(request.token)
+        need = requirement(level, replica_map.strategy, self.shard.settings.dc)
+        live = [r for r in replicas if self.shard.failure_detector.is_alive(r)]
+        try:
+            check_available(need, live, self._dc_of)
+        except RequestError:
+            self.stats.read_unavailables += 1
+            raise
+        self.stats.reads += 1
+        order = self._contact_order(replicas, need)
+        preferred = [r for r in request.preferred if r in order]
+        contacts = (preferred + [r for r in order if r not in preferred])[:max(1, need.total)]
+        payload = {"table": request.table.id, "version": request.table.version,
+                   "range": PartitionRange.single(request.token, request.key).to_wire(),
+                   "slice": request.clustering_slice.to_wire(), "now_s": now_s,
+                   "start": request.start.to_wire() if request.start.stage else None,
+                   "query_id": request.query_id, "stateful": request.stateful,
+                   "limit": request.limit, "max_bytes": request.max_bytes,
+                   "static_only": request.static_only}
+        timeout_s = self.shard.config.timeouts.read_ms / 1000
+        answers = await self._gather_pages(contacts, payload, level, need.total, timeout_s,
+                                           data_from=contacts[0])
+        data = answers[contacts[0]]
+        cache = {f"{replica}/{shard}": state for replica, answer in answers.items()
+                 for shard, state in (answer.get("cache") or {}).items()}
+        if all(answer["digest"] == data["digest"] for answer in answers.values()):
+            return PartitionPage(self._single(data["fragments"]),
+                                 None if data["exhausted"] else Position.from_wire(data["last"]),
+                                 tuple(contacts), cache)
+        self.stats.digest_mismatches += 1
+        full = await self._gather_pages(contacts, payload, level, need.total, timeout_s,
+                                        data_from=None)
+        pages = [ReplicaPage(replica, partitions_from_fragments(answer["fragments"]),
+                             Position.from_wire(answer["last"]), bool(answer["exhausted"]))
+                 for replica, answer in full.items()]
+        merged, stop, versions = reconcile_pages(pages, now_s, request.clustering_slice.reversed)
+        if merged:
+            single_versions = {replica: (parts[0] if parts else None)
+                               for replica, parts in versions.items()}
+            read = PartitionRead(request.keyspace, request.table, request.key, request.token,
+                                 request.clustering_slice)
+            await self._repair(read, merged[0], single_versions, timeout_s)
+        return PartitionPage(merged[0] if merged else None, stop, tuple(contacts), cache)
+
+    async def _gather_pages(self, contacts: list[str], payload: dict[str, Any], level: str,
+                            required: int, timeout_s: float, data_from: str | None) -> dict[str, Any]:
+        async def ask(replica: str) -> tuple[str, Any]:
+            body = dict(payload, digest=data_from is not None and replica != data_from)
+            answer = await self.shard.messaging.send(Verb.RANGE_READ,
+                                                     self._target(replica, payload_token),
+                                                     body, timeout_s=timeout_s)
+            if not body["digest"] and isinstance(answer, dict):
+                answer["digest"] = digest_of(answer.get("fragments") or [])
+            return replica, answer
+
+        payload_token = payload["range"][0][0]
+        results = await asyncio.gather(*(ask(r) for r in contacts), return_exceptions=True)
+        for item in results:   # client errors (a dropped table...) reach the client as they are
+            if isinstance(item, RequestError) and not isinstance(item, ReadTimeout):
+                raise item
+        answers = {replica: answer for item in results if not isinstance(item, BaseException)
+                   for replica, answer in [item] if isinstance(answer, dict) and "digest" in answer}
+        if len(answers) < len(contacts) or (data_from is not None and data_from not in answers):
+            self.stats.read_timeouts += 1
+            got = len(answers)
+            raise ReadTimeout(f"Operation timed out - received only {got} responses.",
+                              consistency=level, received=got, required=required,
+                              data_present=data_from in answers if data_from else got > 0)
+        return answers
 
     @staticmethod
     def _single(fragments: list[Any]) -> PartitionData | None:

@@ -116,3 +116,31 @@ def column_specs(plan: ReadPlan) -> list[dict[str, str]]:
     if plan.is_count:
         return [{"name": s.name, "type": s.type.name} for s in plan.selectors if s.kind == "count"]
     return [{"name": s.name, "type": s.type.name} for s in plan.selectors]
+
+
+def selected_rows(plan: ReadPlan, partition: PartitionData, now_s: float,
+                  static_only_allowed: bool = True) -> Iterator[tuple[bytes | None, list[Any], int]]:
+    """The rows of one partition that pass the filters, each as (clustering bytes, or
+    None for the static-only row; projected values; approximate size in bytes), in
+    read order, before PER PARTITION LIMIT (the pager applies it across pages)."""
+    key_values = plan.table.deserialize_partition_key(partition.key)
+    static = partition.live_static(now_s)
+    static_size = static.size_bytes() if static is not None else 0
+    found = False
+    for clustering, row in partition.live_rows(now_s, reversed_order=plan.reversed):
+        if not any(rng.contains(clustering) for rng in plan.clustering_ranges):
+            continue
+        found = True
+        view = _RowView(partition, key_values, plan.table.decode_clustering(clustering), static, row)
+        if plan.filters and not all(f.matches(_value(plan, view, f.column, now_s)) for f in plan.filters):
+            continue
+        yield (clustering, [_project(plan, s, view, now_s) for s in plan.selectors if s.kind != "count"],
+               len(clustering) + row.size_bytes() + static_size)
+    if found or static is None or not static_only_allowed:
+        return
+    if not all(rng.is_full for rng in plan.clustering_ranges):
+        return
+    view = _RowView(partition, key_values, (), static, None)
+    if plan.filters and not all(f.matches(_value(plan, view, f.column, now_s)) for f in plan.filters):
+        return
+    yield None, [_project(plan, s, view, now_s) for s in plan.selectors if s.kind != "count"], static_size

@@ -24,6 +24,7 @@ import structlog
 
 from coordinator.http import HttpApi
 from coordinator.metrics import MetricsRegistry
+from coordinator.multishard import MultishardQueryService
 from coordinator.query_processor import QueryProcessor
 from coordinator.read_path import ReadPath
 from coordinator.schema_changes import SchemaChanges
@@ -33,6 +34,8 @@ from node.config import ClusterConfig, load_config
 from node.errors import ShardsimError
 from node.hints import HintsManager, register_hint_receiver
 from node.logsetup import configure_process_logging
+from node.querier_cache import QuerierCache
+from node.range_replica import ShardCursorService
 from node.replica import ReplicaService
 from node.rpc.faults import NetworkFaults
 from node.rpc.messaging import MessagingService
@@ -68,6 +71,8 @@ class ShardRuntime:
     metrics: MetricsRegistry
     http: HttpApi
     hints: HintsManager | None = None
+    querier_cache: QuerierCache | None = None
+    cursors: ShardCursorService | None = None
 
     def start(self) -> None:
         """Start the background work (the transport's listener is the caller's)."""
@@ -75,6 +80,8 @@ class ShardRuntime:
         self.schema_sync.start()
         if self.hints is not None:
             self.hints.start()
+        if self.querier_cache is not None:
+            self.querier_cache.start()
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -83,6 +90,10 @@ class ShardRuntime:
         await self.writes.aclose()
         if self.hints is not None:
             await self.hints.aclose()
+        if self.cursors is not None:
+            self.cursors.close_all()
+        if self.querier_cache is not None:
+            await self.querier_cache.aclose()
         await self.shard.messaging.aclose()
         await self.storage.aclose()
 
@@ -166,11 +177,32 @@ async def build_shard(config: ClusterConfig, node: str, shard_index: int, *, clo
     metrics.register("gossip", shard.failure_detector.statistics)
     metrics.register("schema", schema_sync.statistics)
     metrics.register("hints", lambda: {**hints.statistics(), "received": hint_receiver.hints_applied})
+    querier_cache, cursors = _paged_reads(config, shard, storage, schema, clock, log, metrics)
+    metrics.register("range_scan", processor.scanner.statistics)
     http = HttpApi(shard, processor, log=log)
     runtime = ShardRuntime(shard, storage, schema, schema_sync, replica, writes, reads, processor,
-                           metrics, http, hints)
+                           metrics, http, hints, querier_cache, cursors)
     _storage_admin(runtime)
     return runtime
+
+
+def _paged_reads(config: ClusterConfig, shard: Shard, storage: ShardStorage, schema: SchemaStore,
+                 clock: Clock, log: Any, metrics: MetricsRegistry
+                 ) -> tuple[QuerierCache, ShardCursorService]:
+    """The replica side of range scans and paging: querier cache, shard cursors,
+    multishard reader (RANGE_READ)."""
+    querier_cache = QuerierCache(clock, config.paging.querier_ttl_ms,
+                                 config.paging.querier_cache_bytes, log=log)
+    cursors = ShardCursorService(storage, schema, querier_cache, clock, shard.shard,
+                                 shard.identity.shards, config.sharding_ignore_msb,
+                                 open_timeout_s=config.timeouts.range_ms / 1000)
+    cursors.register(shard.messaging)
+    multishard = MultishardQueryService(shard)
+    multishard.register(shard.messaging)
+    # rendered as shardsim_querier_cache_*, shardsim_multishard_query_*, shardsim_shard_cursors_*
+    metrics.register("", lambda: {**querier_cache.statistics(), **multishard.statistics(),
+                                  **cursors.statistics()})
+    return querier_cache, cursors
 
 
 def _parse_args(argv: list[str]) -> argparse.Namespace:
