@@ -61,7 +61,7 @@ async def test_tracing_prints_the_trace_and_source_runs_a_file(served_cluster, t
                                        "SELECT v FROM ks.kv WHERE k = 5;")
     assert failures == 0, err.getvalue()
     text = out.getvalue()
-    assert "Tracing session:" in text and "reading_partitions" in text
+    assert "Tracing session:" in text and " parsed " in text and " done " in text
     assert text.index("(1 rows)") < text.index("Tracing session:")
 
 
