@@ -64,7 +64,7 @@ class ShardCursor:
 
     def __init__(self, readers: list[Any], start: Position, request_key: Any,
                  partition_range: PartitionRange, clustering_slice: ClusteringSlice,
-                 table_version: str) -> None:
+                 table_version: str, table_id: str) -> None:
         self._readers = readers
         self._reader_index = 0
         self._pending: deque[Fragment] = deque()
@@ -73,11 +73,14 @@ class ShardCursor:
         self.range = partition_range
         self.slice = clustering_slice
         self.table_version = table_version
+        self.table_id = table_id
         self._partition: tuple[int, bytes] = (start.token, start.key)
         self._header: list[Fragment] = []     # header of the partition being read
         self._in_partition = False
         self._history: list[tuple[Fragment, int]] = []   # handed out this page: (fragment, source)
         self._last_storage_batch: tuple[int, list[Fragment]] = (-1, [])
+        self._pushed_into_storage = 0          # fragments given back to a storage reader
+        self.table_state: Any = None           # the table's write state when parked
         self._page_state = self._state()
         self._closed = False
 
@@ -124,6 +127,7 @@ class ShardCursor:
             if short:   # the reader ran dry: it is at its end
                 self._reader_index += 1
             if batch:
+                self._pushed_into_storage = max(0, self._pushed_into_storage - len(batch))
                 self._consume(batch, source)
                 self._last_storage_batch = (source, batch)
                 return batch, self._reader_index >= len(self._readers)
@@ -162,6 +166,7 @@ class ShardCursor:
             tail += 1
         if tail:
             self._readers[source].push_back(batch[len(batch) - tail:])
+            self._pushed_into_storage += tail
             self._last_storage_batch = (source, batch[:len(batch) - tail])
             self._reader_index = min(self._reader_index, source)
             given_back = given_back[:len(given_back) - tail]
@@ -171,6 +176,11 @@ class ShardCursor:
         self._header = list(header)
         for fragment, _ in self._history:
             self._track(fragment)
+
+    def holds_loaded_data(self) -> bool:
+        """Whether fragments loaded before now would be handed out next (a partition
+        being read, or read-ahead given back): they predate writes made since."""
+        return bool(self._pending) or self._in_partition or self._pushed_into_storage > 0
 
     def size_bytes(self) -> int:
         return CURSOR_BASE_BYTES + sum(f.size_bytes() for f in self._pending)
@@ -284,6 +294,7 @@ class ShardCursorService:
             cursor.close()
             raise
         if payload.get("save") and opened.query_id is not None:
+            cursor.table_state = self._table_state(cursor.table_id)
             self.cache.insert((opened.query_id, cursor.request_key), cursor, cursor.size_bytes())
             return {"saved": True}
         cursor.close()
@@ -310,6 +321,8 @@ class ShardCursorService:
         expires_at = self.clock.monotonic() + self.open_timeout_s
         if stateful:
             def validate(cursor: ShardCursor) -> bool:
+                if cursor.holds_loaded_data() and cursor.table_state != self._table_state(table.id):
+                    return False   # written since: what the reader loaded may be stale
                 return _resumable(cursor, start, partition_range, clustering_slice, table.version)
 
             cursor = self.cache.lookup((query_id, request_key), validate)
@@ -337,7 +350,14 @@ class ShardCursorService:
                                     remaining_slice(clustering_slice, start), now_s))
             readers.append(make(table, partition_range, clustering_slice, now_s, start_after=after))
         return ShardCursor(readers, start, request_key, partition_range, clustering_slice,
-                           table.version)
+                           table.version, table.id)
+
+    def _table_state(self, table_id: str) -> Any:
+        """Changes whenever the table on this shard is written, flushed or compacted."""
+        table = self.storage.tables.get(table_id)
+        if table is None:
+            return None
+        return (table.sources_version, tuple(m.version for m in table.memtables))
 
     def _sweep_open(self) -> None:
         now = self.clock.monotonic()
