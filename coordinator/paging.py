@@ -39,6 +39,7 @@ class PagingState:
     rows_remaining: int | None = None             # under LIMIT; None: no LIMIT
     partition_rows_remaining: int | None = None   # under PER PARTITION LIMIT, in position's partition
     replicas: dict[int, tuple[str, ...]] = field(default_factory=dict)  # vnode token -> nodes
+    request_end: int | None = None   # vnode token ending the request the page ended in
 
 
 class PagingCodec:
@@ -54,7 +55,8 @@ class PagingCodec:
     def encode(self, state: PagingState) -> str:
         body = [VERSION, state.table_id, state.query_id, state.position.to_wire(),
                 state.rows_remaining, state.partition_rows_remaining,
-                [[token, list(nodes)] for token, nodes in sorted(state.replicas.items())]]
+                [[token, list(nodes)] for token, nodes in sorted(state.replicas.items())],
+                state.request_end]
         payload = msgpack.packb(body, use_bin_type=True)
         return base64.urlsafe_b64encode(payload + self._tag(payload)).decode().rstrip("=")
 
@@ -89,8 +91,8 @@ def _optional_count(value: Any, what: str) -> int | None:
 
 
 def _state_from_body(body: Any) -> PagingState:
-    _check(isinstance(body, list) and len(body) == 7 and body[0] == VERSION, "unknown version")
-    _, table_id, query_id, position_wire, rows, partition_rows, replicas = body
+    _check(isinstance(body, list) and len(body) == 8 and body[0] == VERSION, "unknown version")
+    _, table_id, query_id, position_wire, rows, partition_rows, replicas, request_end = body
     _check(isinstance(table_id, str) and isinstance(query_id, bytes) and len(query_id) == 16,
            "table or query id")
     position = _position(position_wire)
@@ -101,8 +103,11 @@ def _state_from_body(body: Any) -> PagingState:
                and isinstance(item[1], list) and all(isinstance(n, str) for n in item[1]),
                "replicas")
         by_vnode[item[0]] = tuple(item[1])
+    _check(request_end is None or (isinstance(request_end, int) and not isinstance(request_end, bool)
+                                   and TOKEN_MIN <= request_end <= TOKEN_MAX), "request end")
     return PagingState(table_id, query_id, position, _optional_count(rows, "rows remaining"),
-                       _optional_count(partition_rows, "partition rows remaining"), by_vnode)
+                       _optional_count(partition_rows, "partition rows remaining"), by_vnode,
+                       request_end)
 
 
 def _position(wire: Any) -> Position:

@@ -40,6 +40,8 @@ from node.storage.position import BEFORE_ALL, Position
 from node.storage.ranges import ClusteringSlice, PartitionRange
 from node.stream_order import intersect, range_from
 
+MERGED_VNODES_MAX = 256
+
 
 @dataclass
 class RangeScanStatistics:
@@ -88,6 +90,7 @@ class ScanContext:
     stateful: bool
     preferred: dict[int, tuple[str, ...]]
     tracer: Any
+    request_end: int | None = None   # the previous page's last request ended at this vnode
 
 
 def query_range(token_range: PlanTokenRange) -> PartitionRange:
@@ -137,9 +140,11 @@ class RangeScanner:
     # -- one page ----------------------------------------------------------------------
 
     async def read_page(self, context: ScanContext, assembler: PageAssembler,
-                        start: Position) -> tuple[bool, dict[int, tuple[str, ...]]]:
+                        start: Position) -> tuple[bool, dict[int, tuple[str, ...]], int | None]:
         """Fill ``assembler`` from the ranges after ``start``; whether rows are left,
-        and the replicas used per vnode."""
+        the replicas used per vnode and the vnode that ends the request the page ended
+        in (the next page's first round reads the same request again, so the replicas'
+        saved readers, keyed by the request's range, are found)."""
         self.stats.pages += 1
         replica_map = self.shard.replica_map(context.keyspace.replication)
         need = requirement(context.level, replica_map.strategy, self.shard.settings.dc)
@@ -149,7 +154,12 @@ class RangeScanner:
         round_number = 0
         filled_by: tuple[_Request, Position | None] | None = None
         while pieces and not assembler.full:
-            batch, pieces = pieces[:concurrency], pieces[concurrency:]
+            take = concurrency
+            if round_number == 0 and context.request_end is not None:
+                ends = [i for i, p in enumerate(pieces[:MERGED_VNODES_MAX])
+                        if p.vnode_token == context.request_end]
+                take = ends[0] + 1 if ends else take
+            batch, pieces = pieces[:take], pieces[take:]
             requests = self._group(batch, need, context.preferred)
             round_number += 1
             self.stats.rounds += 1
@@ -185,13 +195,14 @@ class RangeScanner:
             if carry is not None:
                 pieces = carry + read_again + pieces
             if not assembler.full:
-                concurrency = concurrency * 2
+                concurrency = max(concurrency, take) * 2
         if not assembler.full:
-            return False, used
+            return False, used, None
         request, stop = filled_by  # type: ignore[misc]
+        request_end = request.pieces[-1].vnode_token
         if stop is not None and stop == assembler.position:
-            return True, used
-        return await self._peek(context, need, assembler.position, used), used
+            return True, used, request_end
+        return await self._peek(context, need, assembler.position, used), used, request_end
 
     async def _peek(self, context: ScanContext, need: Requirement, position: Position,
                     used: dict[int, tuple[str, ...]]) -> bool:

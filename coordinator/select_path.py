@@ -40,6 +40,7 @@ class Page:
     partition_rows_remaining: int | None
     has_more: bool
     replicas: dict[int, tuple[str, ...]]
+    request_end: int | None = None
 
 
 def slice_of(read_plan: ReadPlan) -> ClusteringSlice:
@@ -73,28 +74,31 @@ class SelectPath:
         limit_left = state.rows_remaining if state is not None else plan.limit
         partition_left = state.partition_rows_remaining if state is not None else plan.per_partition_limit
         replicas = dict(state.replicas) if state is not None else {}
+        request_end = state.request_end if state is not None else None
         keyspace = self.schema.keyspace(plan.table.keyspace)
         max_page_bytes = self.shard.config.paging.max_page_bytes
         if plan.is_count or page_size <= 0:
             rows, count = await self._all_pages(plan, keyspace, level, query_id, position,
-                                                partition_left, limit_left, replicas, tracer)
+                                                partition_left, limit_left, replicas, request_end,
+                                                tracer)
             return ([[count]] if plan.is_count else rows), None
         wanted = page_size if limit_left is None else min(page_size, limit_left)
         if wanted <= 0:
             return [], None
         page = await self._page(plan, keyspace, level, query_id, position, partition_left,
-                                wanted, max_page_bytes, replicas, tracer)
+                                wanted, max_page_bytes, replicas, request_end, tracer)
         left = None if limit_left is None else limit_left - len(page.rows)
         if not page.has_more or left == 0:
             return page.rows, None
         cookie = self.codec.encode(PagingState(plan.table.id, query_id, page.position, left,
-                                               page.partition_rows_remaining, page.replicas))
+                                               page.partition_rows_remaining, page.replicas,
+                                               page.request_end))
         return page.rows, cookie
 
     async def _all_pages(self, plan: ReadPlan, keyspace: KeyspaceSchema, level: str,
                          query_id: bytes, position: Position, partition_left: int | None,
                          limit_left: int | None, replicas: dict[int, tuple[str, ...]],
-                         tracer: Any) -> tuple[list[list[Any]], int]:
+                         request_end: int | None, tracer: Any) -> tuple[list[list[Any]], int]:
         rows: list[list[Any]] = []
         count = 0
         while True:
@@ -103,35 +107,39 @@ class SelectPath:
             if wanted <= 0:
                 break
             page = await self._page(plan, keyspace, level, query_id, position, partition_left,
-                                    wanted, self.shard.config.paging.max_page_bytes, replicas, tracer)
+                                    wanted, self.shard.config.paging.max_page_bytes, replicas,
+                                    request_end, tracer)
             count += len(page.rows)
             if not plan.is_count:
                 rows.extend(page.rows)
             if not page.has_more:
                 break
-            position, partition_left, replicas = (page.position, page.partition_rows_remaining,
-                                                  page.replicas)
+            position, partition_left, replicas, request_end = (
+                page.position, page.partition_rows_remaining, page.replicas, page.request_end)
         return rows, count
 
     async def _page(self, plan: ReadPlan, keyspace: KeyspaceSchema, level: str, query_id: bytes,
                     position: Position, partition_left: int | None, wanted: int, bytes_max: int,
-                    replicas: dict[int, tuple[str, ...]], tracer: Any) -> Page:
+                    replicas: dict[int, tuple[str, ...]], request_end: int | None,
+                    tracer: Any) -> Page:
         now_s = self.shard.clock.now_s()
         stateful = self.shard.config.paging.stateful
         assembler = PageAssembler(plan, now_s, position, partition_left, wanted, bytes_max)
         clustering_slice = slice_of(plan)
         if plan.partition_keys is None:
             context = ScanContext(plan, keyspace, level, now_s, clustering_slice,
-                                  query_id if stateful else None, stateful, replicas, tracer)
-            has_more, used = await self.scanner.read_page(context, assembler, position)
+                                  query_id if stateful else None, stateful, replicas, tracer,
+                                  request_end)
+            has_more, used, request_end = await self.scanner.read_page(context, assembler, position)
         else:
             has_more, used = await self._partitions_page(plan, keyspace, level, now_s,
                                                          clustering_slice, query_id, stateful,
                                                          assembler, replicas, tracer)
+            request_end = None
         tracer.add("page", rows=len(assembler.rows), has_more=has_more,
                    rows_discarded=assembler.rows_discarded, stateful=stateful)
         return Page(assembler.rows, assembler.position, assembler.partition_rows_remaining,
-                    has_more, used)
+                    has_more, used, request_end)
 
     async def _partitions_page(self, plan: ReadPlan, keyspace: KeyspaceSchema, level: str,
                                now_s: float, clustering_slice: ClusteringSlice, query_id: bytes,
