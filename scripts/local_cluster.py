@@ -41,8 +41,9 @@ def cluster_config(nodes: int, shards: int, overrides: list[str] = (), dcs: list
     return config_from_document(document, "<test cluster>", [*FAST_FAILURE_DETECTION, *overrides])
 
 
-async def wait_for(condition: Callable[[], Any], timeout_s: float = 10.0, what: str = "condition") -> Any:
-    """Poll ``condition`` until it returns something truthy, or fail after the deadline."""
+async def wait_for(condition: Callable[[], Any], timeout_s: float = 30.0, what: str = "condition") -> Any:
+    """Poll ``condition`` until it returns something truthy, or fail after the deadline
+    (generous: a loaded 2-core machine is slow, and polling returns as soon as it holds)."""
     deadline = time.monotonic() + timeout_s
     while True:
         value = condition()
@@ -103,12 +104,12 @@ class LocalCluster:
     def sees(self, observer: str, target: str) -> bool:
         return all(r.shard.failure_detector.is_alive(target) for r in self.runtimes[observer])
 
-    async def wait_all_up(self, timeout_s: float = 10.0) -> None:
+    async def wait_all_up(self, timeout_s: float = 30.0) -> None:
         running = list(self.runtimes)
         await wait_for(lambda: all(self.sees(a, b) for a in running for b in running),
                        timeout_s, "every running node to see every other UP")
 
-    async def wait_seen_down(self, name: str, timeout_s: float = 10.0) -> None:
+    async def wait_seen_down(self, name: str, timeout_s: float = 30.0) -> None:
         await wait_for(lambda: all(not self.sees(other, name) for other in self.runtimes if other != name),
                        timeout_s, f"{name} to be seen DOWN")
 
