@@ -106,8 +106,9 @@ def query_range(token_range: PlanTokenRange) -> PartitionRange:
 
 
 class RangeScanner:
-    def __init__(self, shard: Any) -> None:
+    def __init__(self, shard: Any, fixed_concurrency: int | None = None) -> None:
         self.shard = shard
+        self.fixed_concurrency = fixed_concurrency   # benchmarks: no doubling (the baseline)
         self.stats = RangeScanStatistics()
         self._dc_of = {n.name: n.dc for n in shard.config.nodes}
 
@@ -150,7 +151,7 @@ class RangeScanner:
         need = requirement(context.level, replica_map.strategy, self.shard.settings.dc)
         pieces = self.vnode_pieces(context.keyspace, context.plan.token_range, start)
         used: dict[int, tuple[str, ...]] = {}
-        concurrency = 1
+        concurrency = self.fixed_concurrency or 1
         round_number = 0
         filled_by: tuple[_Request, Position | None] | None = None
         while pieces and not assembler.full:
@@ -194,7 +195,7 @@ class RangeScanner:
                              for rest in [range_from(p.partition_range, resume)] if rest is not None]
             if carry is not None:
                 pieces = carry + read_again + pieces
-            if not assembler.full:
+            if not assembler.full and self.fixed_concurrency is None:
                 concurrency = max(concurrency, take) * 2
         if not assembler.full:
             return False, used, None
@@ -208,7 +209,7 @@ class RangeScanner:
                     used: dict[int, tuple[str, ...]]) -> bool:
         """Whether any live row is left after ``position``."""
         pieces = self.vnode_pieces(context.keyspace, context.plan.token_range, position)
-        concurrency = 1
+        concurrency = self.fixed_concurrency or 1
         while pieces:
             batch, pieces = pieces[:concurrency], pieces[concurrency:]
             requests = self._group(batch, need, {**context.preferred, **used})
@@ -220,7 +221,8 @@ class RangeScanner:
                     used[piece.vnode_token] = request.contacts
                 if stop is not None:
                     return True
-            concurrency *= 2
+            if self.fixed_concurrency is None:
+                concurrency *= 2
         return False
 
     # -- requests ----------------------------------------------------------------------
