@@ -137,7 +137,7 @@ class MultishardReader:
         self.timeout_s = timeout_s
         self.cursor_id = cursor_id
         start, end = token_bounds(request.partition_range)
-        self.chunks = shard_chunks(start, end, shards, ignore_msb)
+        self.chunks = _LazyChunks(start, end, shards, ignore_msb)
         self.shards = shards
         self.states = {s: _ShardState() for s in range(shards)}
         self.concurrency = 1
@@ -178,8 +178,10 @@ class MultishardReader:
         request = self.request
         peeking = request.limit == 0
         chunk_index = 0
-        while chunk_index < len(self.chunks):
-            chunk = self.chunks[chunk_index]
+        while True:
+            chunk = self.chunks.get(chunk_index)
+            if chunk is None:
+                break
             state = self.states[chunk.shard]
             if not state.buffer:
                 if state.ended:
@@ -243,7 +245,7 @@ class MultishardReader:
 
     async def _fetch(self, shard: int, chunk_index: int, peeking: bool) -> None:
         wanted = [shard]
-        for chunk in self.chunks[chunk_index + 1:]:
+        for chunk in self.chunks.following(chunk_index, self.shards * 2):
             if len(wanted) >= self.concurrency:
                 break
             other = self.states[chunk.shard]
@@ -315,6 +317,37 @@ class MultishardReader:
                 self.stats.failed_reader_saves += 1
             else:
                 self.stats.failed_reader_stops += 1
+
+
+class _LazyChunks:
+    """The shard chunks of ``(start, end]`` in token order, cut one span at a time as the
+    walk reaches them (a full-ring range has thousands; a page needs a few)."""
+
+    def __init__(self, start: int, end: int, shards: int, ignore_msb: int) -> None:
+        self._next_start = start
+        self._end = end
+        self._shards = shards
+        self._ignore_msb = ignore_msb
+        self._span = 1 << (64 - ignore_msb)
+        self._chunks: list[Any] = []
+
+    def get(self, index: int) -> Any:
+        while index >= len(self._chunks) and self._next_start < self._end:
+            unsigned = self._next_start + 1 + (1 << 63)
+            span_end = ((unsigned >> (64 - self._ignore_msb)) + 1) * self._span - 1 - (1 << 63)
+            stop = min(self._end, span_end)
+            self._chunks.extend(shard_chunks(self._next_start, stop, self._shards, self._ignore_msb))
+            self._next_start = stop
+        return self._chunks[index] if index < len(self._chunks) else None
+
+    def following(self, index: int, count: int) -> list[Any]:
+        out = []
+        for offset in range(1, count + 1):
+            chunk = self.get(index + offset)
+            if chunk is None:
+                break
+            out.append(chunk)
+        return out
 
 
 class MultishardQueryService:

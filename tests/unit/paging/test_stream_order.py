@@ -41,3 +41,31 @@ def test_ranges_resume_and_intersect():
     both = intersect(ring_half, PartitionRange.token_range(60, 300))
     assert both.contains((61, b"")) and not both.contains((60, b"x")) and not both.contains((101, b""))
     assert intersect(ring_half, PartitionRange.token_range(100, 300)) is None
+
+
+def test_lazy_shard_chunks_are_the_shard_chunks():
+    import random
+
+    from coordinator.multishard import _LazyChunks
+    from node.ring.sharding import shard_chunks
+    from node.ring.token import TOKEN_MAX, TOKEN_MIN
+
+    chooser = random.Random(11)
+    cases = [(TOKEN_MIN, TOKEN_MAX), (TOKEN_MIN, TOKEN_MIN + 1), (TOKEN_MAX - 1, TOKEN_MAX), (5, 5)]
+    for _ in range(200):
+        low = chooser.randrange(TOKEN_MIN, TOKEN_MAX)
+        cases.append((low, min(TOKEN_MAX, low + chooser.choice([1, 1 << 40, 1 << 53, 1 << 60]))))
+    for start, end in cases:
+        for shards in (1, 2, 3):
+            lazy = _LazyChunks(start, end, shards, 12)
+            walked, index = [], 0
+            while (chunk := lazy.get(index)) is not None:
+                walked.append(chunk)
+                index += 1
+            merged = []
+            for chunk in walked:   # span cuts may split a chunk in two: join them back
+                if merged and merged[-1].shard == chunk.shard and merged[-1].end == chunk.start:
+                    merged[-1] = type(chunk)(merged[-1].start, chunk.end, chunk.shard)
+                else:
+                    merged.append(chunk)
+            assert merged == shard_chunks(start, end, shards, 12), (start, end, shards)
