@@ -15,6 +15,7 @@ Invariant: an answer at level L reflects every write acknowledged at a level W w
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,11 @@ from node.storage.position import Position
 from node.storage.ranges import ClusteringSlice, PartitionRange
 
 
+# An extra replica is asked when answers take longer than this share of the read
+# timeout (Cassandra's speculative_retry, as a fixed share rather than a percentile).
+SPECULATE_AFTER_SHARE = 0.1
+
+
 @dataclass
 class ReadStatistics:
     reads: int = 0
@@ -40,6 +46,8 @@ class ReadStatistics:
     digest_mismatches: int = 0
     read_repairs: int = 0
     read_repair_mutations: int = 0
+    speculative_retries: int = 0
+    replica_failovers: int = 0
 
 
 @dataclass(frozen=True)
@@ -109,19 +117,26 @@ class ReadPath:
             self.stats.read_unavailables += 1
             raise
         self.stats.reads += 1
-        contacts = self._contact_order(replicas, need)[:max(1, need.total)]
+        order = self._contact_order(replicas, need)
         payload = {"table": request.table.id, "key": request.key, "token": request.token,
                    "slice": request.clustering_slice.to_wire(), "now_s": now_s,
                    "limit": request.limit}
         timeout_s = self.shard.config.timeouts.read_ms / 1000
-        answers = await self._gather(contacts, payload, level, need.total, timeout_s,
-                                     data_from=contacts[0])
-        data = answers[contacts[0]]
+
+        async def ask(replica: str, want_data: bool) -> Any:
+            verb = Verb.READ_DATA if want_data else Verb.READ_DIGEST
+            return await self.shard.messaging.send(verb, self._target(replica, request.token),
+                                                   dict(payload, digest=not want_data),
+                                                   timeout_s=timeout_s)
+
+        answers, data_replica = await self._collect(order, max(1, need.total), ask, level,
+                                                    timeout_s, with_digests=True)
+        data = answers[data_replica]
         if all(answer["digest"] == data["digest"] for answer in answers.values()):
             return self._single(data["fragments"])
         self.stats.digest_mismatches += 1
-        full = await self._gather(contacts, payload, level, need.total, timeout_s,
-                                  data_from=None)
+        full, _ = await self._collect(list(answers), len(answers), ask, level, timeout_s,
+                                      with_digests=False)
         versions = {replica: self._single(answer["fragments"]) for replica, answer in full.items()}
         present = [v for v in versions.values() if v is not None]
         if not present:
@@ -155,9 +170,21 @@ class ReadPath:
                    "limit": request.limit, "max_bytes": request.max_bytes,
                    "static_only": request.static_only}
         timeout_s = self.shard.config.timeouts.read_ms / 1000
-        answers = await self._gather_pages(contacts, payload, level, need.total, timeout_s,
-                                           data_from=contacts[0])
-        data = answers[contacts[0]]
+        token = request.token
+
+        async def ask(replica: str, want_data: bool) -> Any:
+            answer = await self.shard.messaging.send(Verb.RANGE_READ, self._target(replica, token),
+                                                     dict(payload, digest=not want_data),
+                                                     timeout_s=timeout_s)
+            if want_data and isinstance(answer, dict):
+                answer["digest"] = digest_of(answer.get("fragments") or [])
+            return answer
+
+        ordered = contacts + [r for r in order if r not in contacts]
+        answers, data_replica = await self._collect(ordered, len(contacts), ask, level, timeout_s,
+                                                    with_digests=True)
+        contacts = list(answers)
+        data = answers[data_replica]
         cache = {f"{replica}/{shard}": state for replica, answer in answers.items()
                  for shard, state in (answer.get("cache") or {}).items()}
         if all(answer["digest"] == data["digest"] for answer in answers.values()):
@@ -165,8 +192,8 @@ class ReadPath:
                                  None if data["exhausted"] else Position.from_wire(data["last"]),
                                  tuple(contacts), cache)
         self.stats.digest_mismatches += 1
-        full = await self._gather_pages(contacts, payload, level, need.total, timeout_s,
-                                        data_from=None)
+        full, _ = await self._collect(contacts, len(contacts), ask, level, timeout_s,
+                                      with_digests=False)
         pages = [ReplicaPage(replica, partitions_from_fragments(answer["fragments"]),
                              Position.from_wire(answer["last"]), bool(answer["exhausted"]))
                  for replica, answer in full.items()]
@@ -179,57 +206,80 @@ class ReadPath:
             await self._repair(read, merged[0], single_versions, timeout_s)
         return PartitionPage(merged[0] if merged else None, stop, tuple(contacts), cache)
 
-    async def _gather_pages(self, contacts: list[str], payload: dict[str, Any], level: str,
-                            required: int, timeout_s: float, data_from: str | None) -> dict[str, Any]:
-        async def ask(replica: str) -> tuple[str, Any]:
-            body = dict(payload, digest=data_from is not None and replica != data_from)
-            answer = await self.shard.messaging.send(Verb.RANGE_READ,
-                                                     self._target(replica, payload_token),
-                                                     body, timeout_s=timeout_s)
-            if not body["digest"] and isinstance(answer, dict):
-                answer["digest"] = digest_of(answer.get("fragments") or [])
-            return replica, answer
-
-        payload_token = payload["range"][0][0]
-        results = await asyncio.gather(*(ask(r) for r in contacts), return_exceptions=True)
-        for item in results:   # client errors (a dropped table...) reach the client as they are
-            if isinstance(item, RequestError) and not isinstance(item, ReadTimeout):
-                raise item
-        answers = {replica: answer for item in results if not isinstance(item, BaseException)
-                   for replica, answer in [item] if isinstance(answer, dict) and "digest" in answer}
-        if len(answers) < len(contacts) or (data_from is not None and data_from not in answers):
-            self.stats.read_timeouts += 1
-            got = len(answers)
-            raise ReadTimeout(f"Operation timed out - received only {got} responses.",
-                              consistency=level, received=got, required=required,
-                              data_present=data_from in answers if data_from else got > 0)
-        return answers
-
     @staticmethod
     def _single(fragments: list[Any]) -> PartitionData | None:
         partitions = partitions_from_fragments(fragments)
         return partitions[0] if partitions else None
 
-    async def _gather(self, contacts: list[str], payload: dict[str, Any], level: str,
-                      required: int, timeout_s: float, data_from: str | None) -> dict[str, Any]:
-        async def ask(replica: str) -> tuple[str, Any]:
-            digest_only = data_from is not None and replica != data_from
-            verb = Verb.READ_DIGEST if digest_only else Verb.READ_DATA
-            body = dict(payload, digest=digest_only)
-            answer = await self.shard.messaging.send(verb, self._target(replica, payload["token"]),
-                                                     body, timeout_s=timeout_s)
-            return replica, answer
+    async def _collect(self, candidates: list[str], required: int,
+                       ask: Callable[[str, bool], Awaitable[Any]], level: str, timeout_s: float,
+                       with_digests: bool) -> tuple[dict[str, Any], str]:
+        """Answers of ``required`` replicas taken from ``candidates`` in order, and which
+        one sent data. With ``with_digests`` the first asks for data and the others for
+        digests; otherwise every one sends data. A replica that fails (it was still
+        seen UP but is gone) is replaced at once by the next candidate, and one
+        speculative extra request goes out if answers are slow (as Cassandra's
+        speculative retry), so one bad replica does not cost the whole timeout.
+        ``ReadTimeout`` when ``required`` answers are not in by ``timeout_s``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        spares = list(candidates[required:])
+        running: dict[asyncio.Task[Any], tuple[str, bool]] = {}
+        answers: dict[str, Any] = {}
+        data_replica: str | None = None
+        client_error: RequestError | None = None
 
-        results = await asyncio.gather(*(ask(r) for r in contacts), return_exceptions=True)
-        answers = {replica: answer for item in results if not isinstance(item, BaseException)
-                   for replica, answer in [item] if isinstance(answer, dict) and "digest" in answer}
-        if len(answers) < len(contacts) or (data_from is not None and data_from not in answers):
-            self.stats.read_timeouts += 1
-            got = len(answers)
-            raise ReadTimeout(f"Operation timed out - received only {got} responses.",
-                              consistency=level, received=got, required=required,
-                              data_present=data_from in answers if data_from else got > 0)
-        return answers
+        def launch(replica: str, want_data: bool) -> None:
+            running[asyncio.ensure_future(ask(replica, want_data))] = (replica, want_data)
+
+        for index, replica in enumerate(candidates[:required]):
+            launch(replica, not with_digests or index == 0)
+        speculated = False
+        try:
+            while len(answers) < required or (with_digests and data_replica is None):
+                remaining = deadline - loop.time()
+                if remaining <= 0 or not running:
+                    break
+                wait_s = remaining if speculated or not spares else min(remaining, timeout_s * SPECULATE_AFTER_SHARE)
+                done, _ = await asyncio.wait(set(running), timeout=wait_s,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if not done:
+                    if spares and not speculated:
+                        speculated = True
+                        self.stats.speculative_retries += 1
+                        launch(spares.pop(0), with_digests and data_replica is None
+                               and not any(d for _, d in running.values()))
+                    continue
+                for task in done:
+                    replica, wanted_data = running.pop(task)
+                    error = task.exception()
+                    answer = None if error is not None else task.result()
+                    if isinstance(answer, dict) and "digest" in answer:
+                        answers[replica] = answer
+                        if wanted_data and data_replica is None:
+                            data_replica = replica
+                        continue
+                    if isinstance(error, RequestError) and not isinstance(error, ReadTimeout):
+                        client_error = error
+                    if spares:
+                        self.stats.replica_failovers += 1
+                        needs_data = wanted_data or (with_digests and data_replica is None
+                                                     and not any(d for _, d in running.values()))
+                        launch(spares.pop(0), needs_data or not with_digests)
+        finally:
+            for task in running:
+                task.cancel()
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+        if len(answers) >= required and (data_replica is not None or not with_digests):
+            return answers, data_replica or next(iter(answers))
+        if client_error is not None:
+            raise client_error
+        self.stats.read_timeouts += 1
+        got = len(answers)
+        raise ReadTimeout(f"Operation timed out - received only {got} responses.",
+                          consistency=level, received=got, required=required,
+                          data_present=data_replica is not None)
 
     async def _repair(self, request: PartitionRead, merged: PartitionData,
                       versions: dict[str, PartitionData | None], timeout_s: float) -> None:

@@ -152,3 +152,18 @@ async def test_acknowledged_quorum_writes_survive_a_replica_crash(cluster):
     for k in range(50):
         result = await cluster.execute("n2", "SELECT v FROM ks.t WHERE k = ?", [k], consistency="QUORUM")
         assert result.rows == [["v"]]
+
+
+async def test_a_replica_that_vanished_but_is_still_seen_up_is_replaced_at_once(cluster):
+    await make_table(cluster)
+    for k in range(12):
+        await cluster.execute("n1", "INSERT INTO ks.t (k, c, v) VALUES (?, 0, 'v')", [k],
+                              consistency="ALL")
+    cluster.network.disconnect("n2")  # a crash the failure detector has not noticed yet
+    assert cluster.sees("n1", "n2")
+    for k in range(12):
+        result = await cluster.execute("n1", "SELECT v FROM ks.t WHERE k = ?", [k], consistency="QUORUM")
+        assert result.rows == [["v"]]
+    reads = cluster.coordinator("n1").reads.stats
+    assert reads.replica_failovers > 0 and reads.read_timeouts == 0
+    await cluster.kill("n2")
