@@ -83,45 +83,35 @@ class SchemaStore:
     # --- changing ----------------------------------------------------------------
 
     def merge(self, incoming: dict[str, Any]) -> bool:
-        """Take every entry newer than ours; persist and notify. True if anything changed."""
+        """Take every entry newer than ours; persist and notify. True if anything changed.
+        All or nothing: a malformed entry anywhere raises ``Invalid`` and changes nothing."""
         if not isinstance(incoming, dict):
             raise Invalid("malformed schema snapshot")
-        before = dict(self.tables)
+        entries = dict(self.entries)
         changed = False
         for key, pair in incoming.items():
             if not (isinstance(key, str) and isinstance(pair, (list, tuple)) and len(pair) == 2
-                    and isinstance(pair[0], int)):
-                raise Invalid(f"malformed schema entry {key!r}")
+                    and isinstance(pair[0], int) and not isinstance(pair[0], bool)
+                    and (pair[1] is None or isinstance(pair[1], dict))
+                    and key.startswith(("keyspace:", "table:"))):
+                raise Invalid(f"malformed schema entry {key!r:.100}")
             timestamp, value = pair
-            current = self.entries.get(key)
+            current = entries.get(key)
             if current is None or (timestamp, _order(value)) > (current[0], _order(current[1])):
-                self.entries[key] = (timestamp, value)
+                entries[key] = (timestamp, value)
                 changed = True
-        if changed:
-            self._recompute()
-            self._persist()
-            self._notify(before)
-        return changed
+        if not changed:
+            return False
+        keyspaces, tables, version = _derive(entries)  # raises Invalid before anything changes
+        before = dict(self.tables)
+        self.entries = entries
+        self.keyspaces, self.tables, self._version = keyspaces, tables, version
+        self._persist()
+        self._notify(before)
+        return True
 
     def _recompute(self) -> None:
-        keyspaces: dict[str, KeyspaceSchema] = {}
-        tables: dict[tuple[str, str], TableSchema] = {}
-        for key, (_, value) in self.entries.items():
-            if value is None:
-                continue
-            if key.startswith("keyspace:"):
-                keyspaces[value["name"]] = KeyspaceSchema.from_wire(value)
-        for key, (_, value) in self.entries.items():
-            if value is None or not key.startswith("table:"):
-                continue
-            table = TableSchema.from_wire(value)
-            if table.keyspace in keyspaces:
-                tables[(table.keyspace, table.name)] = table
-        self.keyspaces = keyspaces
-        self.tables = tables
-        digest = hashlib.sha256(msgpack.packb(sorted(
-            (key, ts, value) for key, (ts, value) in self.entries.items()), use_bin_type=True))
-        self._version = digest.hexdigest()[:16]
+        self.keyspaces, self.tables, self._version = _derive(self.entries)
 
     def _notify(self, before: dict[tuple[str, str], TableSchema]) -> None:
         events: list[tuple[str, TableSchema]] = []
@@ -164,6 +154,41 @@ class SchemaStore:
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, self.path)
+        directory = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)  # the rename itself must survive a power loss
+        finally:
+            os.close(directory)
+
+
+def _derive(entries: dict[str, Entry]) -> tuple[dict[str, KeyspaceSchema],
+                                                dict[tuple[str, str], TableSchema], str]:
+    """Keyspaces, tables and the version digest of a set of entries; ``Invalid`` if any
+    live entry does not describe a valid keyspace or table under its own key."""
+    keyspaces: dict[str, KeyspaceSchema] = {}
+    tables: dict[tuple[str, str], TableSchema] = {}
+    try:
+        for key, (_, value) in entries.items():
+            if value is not None and key.startswith("keyspace:"):
+                keyspace = KeyspaceSchema.from_wire(value)
+                if keyspace_key(keyspace.name) != key:
+                    raise ValueError(f"keyspace {keyspace.name!r} under key {key!r}")
+                keyspaces[keyspace.name] = keyspace
+        for key, (_, value) in entries.items():
+            if value is None or not key.startswith("table:"):
+                continue
+            table = TableSchema.from_wire(value)
+            if table_key(table.keyspace, table.name) != key:
+                raise ValueError(f"table {table.qualified_name!r} under key {key!r}")
+            if table.keyspace in keyspaces:
+                tables[(table.keyspace, table.name)] = table
+    except Invalid:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise Invalid(f"malformed schema entry: {error}") from None
+    digest = hashlib.sha256(msgpack.packb(sorted(
+        (key, ts, value) for key, (ts, value) in entries.items()), use_bin_type=True))
+    return keyspaces, tables, digest.hexdigest()[:16]
 
 
 def _order(value: Any) -> bytes:

@@ -52,3 +52,21 @@ def test_the_schema_survives_a_restart(tmp_path):
     again.load()
     assert again.version() == store.version()
     assert again.table("ks", "t").id == store.table("ks", "t").id
+
+
+@pytest.mark.parametrize("bad", [
+    {"keyspace:zz": [2**62, {"bogus": 1}]},
+    {"table:ks.x": [5, {"keyspace": "ks"}]},
+    {"keyspace:other": [5, KeyspaceSchema("ks", {"class": "SimpleStrategy"}).to_wire()]},
+    {"nonsense": [5, None]},
+    {"keyspace:a": ["late", None]},
+])
+def test_a_malformed_entry_changes_nothing(bad):
+    store = SchemaStore(None)
+    store.merge(create(10, table()))
+    version = store.version()
+    with pytest.raises(Invalid):
+        store.merge({**create(20, table("u")), **bad})
+    assert store.version() == version and ("ks", "u") not in store.tables
+    store.merge(create(30, table("later")))  # DDL still works afterwards
+    assert ("ks", "later") in store.tables
