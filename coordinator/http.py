@@ -72,8 +72,8 @@ async def read_json(request: web.Request) -> Any:
         return None
     try:
         return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise Invalid(f"malformed JSON body: {error}") from None
+    except (ValueError, RecursionError) as error:  # JSONDecodeError, bad UTF-8, huge numbers
+        raise Invalid(f"malformed JSON body: {str(error)[:200]}") from None
 
 
 def validate_faults(body: Any) -> dict[str, Any]:

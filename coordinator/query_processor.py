@@ -128,16 +128,17 @@ class QueryProcessor:
         level = parse_level(options.consistency, for_write=True)
         write_plans = plan(statement, self, options.keyspace, options.params)
         assert isinstance(write_plans, list)
-        await self._write(write_plans, level, tracer)
+        await self._write(write_plans, level, tracer, batch=isinstance(statement, st.Batch))
         return ResultSet()
 
-    async def _write(self, write_plans: list[WritePlan], level: str, tracer: Tracer) -> None:
+    async def _write(self, write_plans: list[WritePlan], level: str, tracer: Tracer,
+                     batch: bool = False) -> None:
         timestamp = self.next_timestamp_us()
         now_s = int(self.shard.clock.now_s())
         writes = [(self.schema.keyspace(p.table.keyspace), build_mutation(p, timestamp, now_s))
                   for p in write_plans]
         tracer.add("writing", mutations=len(writes), consistency=level)
-        await self.writes.mutate(writes, level)
+        await self.writes.mutate(writes, level, "UNLOGGED_BATCH" if batch else "SIMPLE")
 
     async def _select(self, read_plan: ReadPlan, level: str, options: QueryOptions,
                       tracer: Tracer) -> ResultSet:

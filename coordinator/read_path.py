@@ -142,7 +142,7 @@ class ReadPath:
         if not present:
             return None
         merged = merge(present, now_s)
-        await self._repair(request, merged, versions, timeout_s)
+        await self._repair(request, merged, versions, timeout_s, level, need.total)
         return merged
 
     async def read_page(self, request: PartitionPageRead, level: str, now_s: float) -> PartitionPage:
@@ -203,7 +203,7 @@ class ReadPath:
                                for replica, parts in versions.items()}
             read = PartitionRead(request.keyspace, request.table, request.key, request.token,
                                  request.clustering_slice)
-            await self._repair(read, merged[0], single_versions, timeout_s)
+            await self._repair(read, merged[0], single_versions, timeout_s, level, need.total)
         return PartitionPage(merged[0] if merged else None, stop, tuple(contacts), cache)
 
     @staticmethod
@@ -282,7 +282,8 @@ class ReadPath:
                           data_present=data_replica is not None)
 
     async def _repair(self, request: PartitionRead, merged: PartitionData,
-                      versions: dict[str, PartitionData | None], timeout_s: float) -> None:
+                      versions: dict[str, PartitionData | None], timeout_s: float,
+                      level: str, required: int) -> None:
         """Blocking read repair: write each stale replica's difference, wait for acks."""
         sends = []
         for replica, version in versions.items():
@@ -298,5 +299,5 @@ class ReadPath:
         results = await asyncio.gather(*sends, return_exceptions=True)
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
-            raise ReadTimeout("read repair did not complete in time", consistency="ALL",
-                              received=len(results) - len(failures), required=len(results))
+            raise ReadTimeout("read repair did not complete in time", consistency=level,
+                              received=max(0, required - len(failures)), required=required)

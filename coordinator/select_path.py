@@ -14,6 +14,8 @@ scan exactly once, in the order of an unpaged read.
 
 from __future__ import annotations
 
+import dataclasses
+
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -77,6 +79,11 @@ class SelectPath:
         request_end = state.request_end if state is not None else None
         keyspace = self.schema.keyspace(plan.table.keyspace)
         max_page_bytes = self.shard.config.paging.max_page_bytes
+        if plan.is_count:
+            # As Cassandra (AGGREGATE_EVERYTHING): COUNT(*) counts every row; LIMIT and
+            # PER PARTITION LIMIT apply to the one result row, not to what is counted.
+            plan = dataclasses.replace(plan, limit=None, per_partition_limit=None)
+            limit_left = partition_left = None
         if plan.is_count or page_size <= 0:
             rows, count = await self._all_pages(plan, keyspace, level, query_id, position,
                                                 partition_left, limit_left, replicas, request_end,

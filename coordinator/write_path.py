@@ -66,8 +66,10 @@ class WritePath:
         shards = self.shard.shards_of(node)
         return ShardId(node, shard_of(token, shards, self.shard.config.sharding_ignore_msb))
 
-    async def mutate(self, writes: list[tuple[KeyspaceSchema, Mutation]], level: str) -> None:
-        """Write every mutation at ``level``; answers when all are acknowledged."""
+    async def mutate(self, writes: list[tuple[KeyspaceSchema, Mutation]], level: str,
+                     write_type: str = "SIMPLE") -> None:
+        """Write every mutation at ``level``; answers when all are acknowledged.
+        ``write_type`` is what a WriteTimeout reports (SIMPLE, UNLOGGED_BATCH)."""
         plans = []
         for keyspace, mutation in writes:
             strategy_map = self.shard.replica_map(keyspace.replication)
@@ -81,10 +83,10 @@ class WritePath:
                 raise
             plans.append((mutation, replicas, live, need))
         self.stats.writes += len(plans)
-        await asyncio.gather(*(self._write_one(*plan, level) for plan in plans))
+        await asyncio.gather(*(self._write_one(*plan, level, write_type) for plan in plans))
 
     async def _write_one(self, mutation: Mutation, replicas: tuple[str, ...], live: list[str],
-                         need: Any, level: str) -> None:
+                         need: Any, level: str, write_type: str) -> None:
         timeout_s = self.shard.config.timeouts.write_ms / 1000
         wire = mutation.to_wire()
         acked: list[str] = []
@@ -126,7 +128,7 @@ class WritePath:
             raise WriteTimeout(f"Operation timed out - received only {received(need, acked, self._dc_of)} "
                                f"responses.", consistency=level,
                                received=received(need, acked, self._dc_of), required=need.total,
-                               write_type="SIMPLE")
+                               write_type=write_type)
 
     async def _wait_any(self, deliveries: dict[str, asyncio.Future[bool]], timeout_s: float) -> bool:
         pending = set(deliveries.values())

@@ -134,8 +134,13 @@ class _Timestamp(_FixedInt):
             return self.coerce(parsed)
         return super().coerce(value)
 
-    def to_json(self, value: int) -> str:
-        moment = _EPOCH + _dt.timedelta(milliseconds=value)
+    def to_json(self, value: int) -> str | int:
+        """ISO-8601 UTC with milliseconds; outside years 1..9999, the raw milliseconds
+        (as Cassandra's drivers do), never an error."""
+        try:
+            moment = _EPOCH + _dt.timedelta(milliseconds=value)
+        except OverflowError:
+            return value
         return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
@@ -217,6 +222,13 @@ class _Floating(CqlType):
         top = 1 << (8 * self.size - 1)
         bits = bits ^ ((1 << (8 * self.size)) - 1) if bits & top else bits | top
         return bits.to_bytes(self.size, "big")
+
+    def to_json(self, value: float) -> float | str:
+        """Strict JSON has no NaN or infinities: those become "NaN", "Infinity",
+        "-Infinity" (which ``coerce`` reads back)."""
+        if math.isfinite(value):
+            return value
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
 
     def decode_comparable(self, data: bytes, pos: int, invert: bool) -> tuple[float, int]:
         bits = int.from_bytes(_take(data, pos, self.size, invert), "big")

@@ -147,3 +147,31 @@ async def test_the_clock_fault_skews_write_timestamps(cluster, client):
         assert result.rows[0][0] < before - 3_500_000_000
     await client.delete("/v1/admin/faults")
     assert (await (await client.get("/v1/admin/faults")).json())["clock_skew_ms"] == 0
+
+
+async def test_values_json_cannot_hold_still_come_back(client):
+    await cql(client, "CREATE KEYSPACE ks WITH replication = "
+                      "{'class': 'SimpleStrategy', 'replication_factor': 1}")
+    await cql(client, "CREATE TABLE ks.t (k int PRIMARY KEY, d double, ts timestamp)")
+    status, _ = await cql(client, "INSERT INTO ks.t (k, d, ts) VALUES (1, NaN, ?)", params=[2**62])
+    assert status == 200
+    response = await client.post("/v1/cql", json={"query": "SELECT d, ts FROM ks.t WHERE k = 1"})
+    assert json.loads(await response.text()) ["rows"] == [["NaN", 2**62]]  # strict JSON
+
+
+@pytest.mark.parametrize("body", [b'{"query": ' + b"1" * 5000 + b"}", b"[" * 100_000])
+async def test_pathological_json_is_a_400(client, body):
+    response = await client.post("/v1/cql", data=body, headers={"Content-Type": "application/json"})
+    assert response.status == 400 and (await response.json())["error"]["name"] == "Invalid"
+
+
+async def test_count_counts_every_row_whatever_the_limits(cluster):
+    await cluster.execute("n1", "CREATE KEYSPACE ks WITH replication = "
+                                "{'class': 'SimpleStrategy', 'replication_factor': 3}")
+    await cluster.execute("n1", "CREATE TABLE ks.t (k int, c int, PRIMARY KEY (k, c))")
+    for c in range(5):
+        await cluster.execute("n1", "INSERT INTO ks.t (k, c) VALUES (1, ?)", [c])
+    for query in ("SELECT COUNT(*) FROM ks.t WHERE k = 1 LIMIT 2",
+                  "SELECT COUNT(*) FROM ks.t WHERE k = 1 PER PARTITION LIMIT 1",
+                  "SELECT COUNT(*) FROM ks.t"):
+        assert (await cluster.execute("n2", query)).rows == [[5]], query
