@@ -9,7 +9,9 @@ hold nothing unflushed, and runs size-tiered compactions.
 
 Commitlog records of tables not known at ``open()`` are skipped and counted
 (``commitlog_skipped_records``): the schema store gives every live table to
-``open()``, so such records belong to dropped tables.
+``open()``, so such records belong to dropped tables. A record that does not decode,
+is not well-shaped (``check_shape``) or fails to apply is counted as corrupt
+(``commitlog_corrupt_records``), logged and skipped: a shard always starts.
 
 Invariant: a segment of the commitlog is deleted only when every record in it is in
 an SSTable (or truncated away); a write that was acknowledged is readable after any
@@ -37,6 +39,7 @@ from node.storage.reader import ShardReader
 from node.storage.settings import SYNC_BATCH, StorageSettings
 from node.storage.statistics import Counters, StorageStatistics
 from node.storage.table import TableStore, table_directory
+from node.storage.validation import check_shape
 
 
 class ShardStorage:
@@ -83,10 +86,9 @@ class ShardStorage:
             for position, payload in read_segment(path, segment_id, self.counters, self.log):
                 try:
                     mutation = Mutation.from_wire(msgpack.unpackb(payload, raw=False))
+                    check_shape(mutation)
                 except Exception as exc:  # a checksummed record we cannot decode
-                    self.counters.commitlog_corrupt_records += 1
-                    self.log.warning("commitlog.undecodable_record", segment=path.name,
-                                     offset=position[1], error=str(exc))
+                    self._count_unreplayable(path, position, exc)
                     continue
                 table = self.tables.get(mutation.table_id)
                 if table is None:
@@ -95,11 +97,21 @@ class ShardStorage:
                 bound = bounds[mutation.table_id]
                 if bound is not None and position <= bound:
                     continue
-                table.apply(mutation, position, now_s, mutation.size_bytes())
+                try:
+                    table.apply(mutation, position, now_s, mutation.size_bytes())
+                except Exception as exc:  # safety net: a shard always starts
+                    self._count_unreplayable(path, position, exc)
+                    continue
                 self.counters.commitlog_replayed_records += 1
         self.log.info("commitlog.replayed", records=self.counters.commitlog_replayed_records,
                       corrupt=self.counters.commitlog_corrupt_records,
                       skipped=self.counters.commitlog_skipped_records)
+
+    def _count_unreplayable(self, path: Path, position: tuple[int, int],
+                            error: Exception) -> None:
+        self.counters.commitlog_corrupt_records += 1
+        self.log.warning("commitlog.unreplayable_record", segment=path.name,
+                         offset=position[1], error=repr(error))
 
     async def aclose(self) -> None:
         """Stop background work (waiting for it), sync the commitlog, close files."""

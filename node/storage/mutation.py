@@ -214,7 +214,10 @@ class RangeTombstone:
 
     @classmethod
     def from_wire(cls, wire: list[Any]) -> RangeTombstone:
-        return cls(wire[0], wire[1], Tombstone(*wire[2]))
+        start, end, tombstone = wire
+        if type(start) is not bytes or not (end is None or (type(end) is bytes and start < end)):
+            raise ValueError("a range tombstone needs bytes bounds with start < end")
+        return cls(start, end, Tombstone(*tombstone))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, RangeTombstone) and self.to_wire() == other.to_wire()
@@ -259,6 +262,11 @@ class Mutation:
 
     @classmethod
     def from_wire(cls, wire: list[Any]) -> Mutation:
+        """Build from ``to_wire()`` form. Malformed wire raises TypeError, ValueError,
+        IndexError, KeyError or AttributeError; the field types are checked by
+        ``validation.check_shape``, not here."""
+        if not isinstance(wire, (list, tuple)) or len(wire) < 7:
+            raise ValueError("a mutation is a list of 7 fields")
         return cls(wire[0], wire[1], wire[2], Tombstone.from_wire(wire[3]),
                    None if wire[4] is None else Row.from_wire(wire[4]),
                    {clustering: Row.from_wire(row) for clustering, row in wire[5]},

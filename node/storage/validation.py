@@ -3,17 +3,26 @@
 ``MutationValidator`` is built once per schema version (the column look-ups it needs
 are precomputed, since it runs on every write).
 
-Invariant: a mutation that passes ``validate`` has only columns of the table, static
-cells only in the static row, regular cells only in clustering rows, full clustering
-keys, and values that deserialize for their column's type. Anything else raises
-``node.errors.Invalid`` and nothing is written.
+``check_shape`` is the schema-free half: every field has the type the engine relies on
+(64-bit integer timestamps, TTLs and deletion times; bytes keys, values and bounds;
+non-empty range tombstones). Commitlog replay runs it on every record, since a record
+written under an older schema must still replay.
+
+Invariant: a mutation that passes ``validate`` is well-shaped and has only columns of
+the table, static cells only in the static row, regular cells only in clustering rows,
+full clustering keys, and values that deserialize for their column's type. Anything
+else raises ``node.errors.Invalid`` and nothing is written: a record that reaches the
+commitlog always applies to a memtable.
 """
 
 from __future__ import annotations
 
 from node.errors import Invalid
 from node.schema import REGULAR, STATIC, TableSchema
-from node.storage.mutation import Cell, Mutation, Row
+from node.storage.mutation import Cell, Mutation, RangeTombstone, Row, Tombstone
+
+INT64_MIN = -(1 << 63)
+INT64_MAX = (1 << 63) - 1
 
 
 class MutationValidator:
@@ -27,18 +36,15 @@ class MutationValidator:
         if mutation.table_id != schema.id:
             raise Invalid(f"mutation for table id {mutation.table_id} applied to "
                           f"{schema.qualified_name} ({schema.id})")
-        if type(mutation.key) is not bytes or not mutation.key:
+        check_shape(mutation)
+        if not mutation.key:
             raise Invalid(f"partition key of {schema.qualified_name} must be non-empty bytes")
-        if type(mutation.token) is not int:
-            raise Invalid("mutation token must be an integer")
         if mutation.static_row is not None:
             if mutation.static_row.marker is not None:
                 raise Invalid("a static row has no row marker")
             self._validate_cells(mutation.static_row, STATIC)
         for clustering, row in mutation.rows.items():
             self._validate_clustering(clustering)
-            if row.marker is not None:
-                _validate_cell(row.marker, "row marker")
             self._validate_cells(row, REGULAR)
 
     def _validate_clustering(self, clustering: bytes) -> None:
@@ -66,7 +72,6 @@ class MutationValidator:
             if column_kind != kind:
                 where = "the static row" if kind == STATIC else "a clustering row"
                 raise Invalid(f"column {name} ({column_kind}) cannot be written in {where}")
-            _validate_cell(cell, name)
             if cell.value is not None:
                 try:
                     column_type.deserialize(cell.value)
@@ -80,8 +85,65 @@ def validate_mutation(schema: TableSchema, mutation: Mutation) -> None:
     MutationValidator(schema).validate(mutation)
 
 
-def _validate_cell(cell: Cell, name: str) -> None:
-    if type(cell.timestamp_us) is not int or cell.ttl_s < 0:
-        raise Invalid(f"bad timestamp or TTL for {name}")
+def check_shape(mutation: Mutation) -> None:
+    """Raise ``Invalid`` unless every field of ``mutation`` has the type (and range)
+    the memtable, the readers and the SSTable writer rely on. Needs no schema."""
+    if type(mutation.key) is not bytes:
+        raise Invalid("partition key must be bytes")
+    _check_int(mutation.token, "mutation token")
+    if type(mutation.rows) is not dict or type(mutation.range_tombstones) is not list:
+        raise Invalid("mutation rows must be a dict and range tombstones a list")
+    _check_tombstone(mutation.partition_tombstone, "partition tombstone")
+    if mutation.static_row is not None:
+        _check_row(mutation.static_row, "static row")
+    for clustering, row in mutation.rows.items():
+        if type(clustering) is not bytes:
+            raise Invalid("clustering key must be bytes")
+        _check_row(row, "row")
+    for rt in mutation.range_tombstones:
+        if type(rt) is not RangeTombstone:
+            raise Invalid("malformed range tombstone")
+        if type(rt.start) is not bytes or (rt.end is not None and type(rt.end) is not bytes):
+            raise Invalid("range tombstone bounds must be bytes (end: bytes or none)")
+        if rt.end is not None and not rt.start < rt.end:
+            raise Invalid("range tombstone start must be before its end")
+        if rt.tombstone is None:
+            raise Invalid("range tombstone without a tombstone")
+        _check_tombstone(rt.tombstone, "range tombstone")
+
+
+def _check_row(row: Row, where: str) -> None:
+    if type(row) is not Row or type(row.cells) is not dict:
+        raise Invalid(f"malformed {where}")
+    _check_tombstone(row.tombstone, f"{where} tombstone")
+    if row.marker is not None:
+        _check_cell(row.marker, "row marker")
+    for name, cell in row.cells.items():
+        if type(name) is not str:
+            raise Invalid("column names must be strings")
+        _check_cell(cell, name)
+
+
+def _check_tombstone(tombstone: Tombstone | None, where: str) -> None:
+    if tombstone is None:
+        return
+    if type(tombstone) is not Tombstone:
+        raise Invalid(f"malformed {where}")
+    _check_int(tombstone.timestamp_us, f"{where} timestamp")
+    _check_int(tombstone.deletion_time_s, f"{where} deletion time", low=0)
+
+
+def _check_cell(cell: Cell, name: str) -> None:
+    if type(cell) is not Cell:
+        raise Invalid(f"malformed cell for {name}")
+    _check_int(cell.timestamp_us, f"timestamp of {name}")
+    _check_int(cell.ttl_s, f"TTL of {name}", low=0)
+    _check_int(cell.local_deletion_time_s, f"deletion time of {name}", low=0)
     if cell.value is not None and type(cell.value) is not bytes:
         raise Invalid(f"value for {name} must be serialized bytes")
+
+
+def _check_int(value: object, what: str, low: int = INT64_MIN) -> None:
+    """``bool`` is refused too: ``type(True) is not int``."""
+    if type(value) is not int or not low <= value <= INT64_MAX:  # type: ignore[operator]
+        raise Invalid(f"{what} must be an integer in [{low}, {INT64_MAX}]")
