@@ -8,7 +8,8 @@ recorded in an SSTable means "everything of this table up to here is on disk".
 tells open readers to re-seek.
 
 Invariant: a memtable leaves ``flushing`` only once its SSTable is renamed into place
-and opened; a failed flush keeps it (and its commitlog segments) for a retry.
+and opened; a failed flush keeps it (and its commitlog segments) for a retry. An
+SSTable whose commitlog position is at or before ``truncated_at`` is never loaded.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import msgpack
 
 from node.schema import TableSchema
 from node.storage.compaction import merge_for_compaction, size_tiered_buckets
-from node.storage.disk import Disk
+from node.storage.disk import Disk, fsync_directory
 from node.storage.memtable import Memtable
 from node.storage.mutation import Mutation
 from node.storage.partition import memtable_partitions
@@ -82,9 +83,12 @@ class TableStore:
     # -- loading ---------------------------------------------------------------------
 
     def load(self) -> None:
-        """Open every whole SSTable; delete leftovers of interrupted writes; quarantine
-        what cannot be read."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        """Open every whole SSTable; delete leftovers of interrupted writes and SSTables
+        a truncate made obsolete (a reader held them, or a flush finished during the
+        truncate, when the shard stopped); quarantine what cannot be read."""
+        if not self.directory.exists():
+            self.directory.mkdir(parents=True)
+            _fsync_parents(self.directory)   # the SSTables and marker in it must last
         marker = self.directory / TRUNCATION_FILE
         if marker.exists():
             self.truncated_at = tuple(msgpack.unpackb(marker.read_bytes()))  # type: ignore
@@ -107,8 +111,21 @@ class TableStore:
                     msgpack.UnpackException) as exc:
                 self._quarantine(entry, exc)
                 continue
+            if self._truncated_away(sstable):
+                continue
             self.sstables.append(sstable)
         self.sources_version += 1
+
+    def _truncated_away(self, sstable: SSTable) -> bool:
+        """Delete ``sstable`` if every record in it is at or before the truncation."""
+        position = sstable.commitlog_position
+        if self.truncated_at is None or position is None or position > self.truncated_at:
+            return False
+        sstable.obsolete = True
+        sstable.close()   # the last reference: the file goes now
+        self.log.info("sstable.removed_truncated", path=str(sstable.path),
+                      commitlog_position=list(position), truncated_at=list(self.truncated_at))
+        return True
 
     def _quarantine(self, path: Path, error: Exception) -> None:
         self.quarantine.mkdir(parents=True, exist_ok=True)
@@ -264,7 +281,9 @@ class TableStore:
     # -- truncate and drop --------------------------------------------------------------
 
     def truncate(self, position: tuple[int, int]) -> None:
-        """Forget every write at or before ``position``: memtables, SSTables."""
+        """Forget every write at or before ``position``: memtables, SSTables. The
+        position is on disk (fsynced, folder too) before anything is dropped, so
+        ``load`` deletes any SSTable of those writes a crash leaves behind."""
         self.disk.write_file_atomically(self.directory / TRUNCATION_FILE,
                                         msgpack.packb(list(position)))
         self.truncated_at = position
@@ -287,3 +306,10 @@ class TableStore:
         for sstable in self.sstables:
             sstable.close()
         self.sstables = []
+
+
+def _fsync_parents(directory: Path) -> None:
+    """Make a new ``tables/<keyspace>/<table>`` folder durable (the entries of the
+    table, keyspace and ``tables`` folders in their parents)."""
+    for parent in list(directory.parents)[:3]:
+        fsync_directory(parent)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from node.storage.ranges import ClusteringSlice, PartitionRange
 from tests.unit.storage.conftest import live_rows, open_storage, read_all
 
 
@@ -81,3 +82,52 @@ async def test_pending_compactions_and_a_failed_compaction_keeps_inputs(tmp_path
         assert not list(storage.tables[schema.id].directory.glob("*.tmp"))
     finally:
         await storage.aclose()
+
+
+async def test_truncated_sstable_a_reader_still_held_at_a_crash_is_not_loaded(
+        tmp_path, clock, schema, build) -> None:
+    storage = open_storage(tmp_path / "s", clock)
+    await storage.open([schema])
+    for ck in range(3):
+        await storage.apply(build.insert(1, ck, "truncated", ts=100))
+    await storage.flush()
+    reader = storage.make_reader(schema, PartitionRange.full(), ClusteringSlice.full(),
+                                 clock.now_s())
+    reader.read(1)   # holds the SSTable, as a cached querier does
+    storage.truncate(schema.id)
+    table_dir = storage.tables[schema.id].directory
+    assert len(list(table_dir.glob("*.sst"))) == 1
+    await storage.apply(build.insert(1, 9, "after", ts=100))
+    await storage.aclose()   # the shard dies with the reader open: the file stays
+    again = open_storage(tmp_path / "s", clock)
+    await again.open([schema])
+    try:
+        rows = live_rows(read_all(again, schema, clock.now_s()), schema, clock.now_s())
+        assert set(rows) == {(1, 9)}
+        assert list(table_dir.glob("*.sst")) == []
+    finally:
+        reader.close()
+        await again.aclose()
+
+
+async def test_sstable_a_flush_renamed_during_truncate_is_not_loaded(
+        tmp_path, clock, schema, build) -> None:
+    """The flush's own unlink of its obsolete file is lost in a crash."""
+    storage = open_storage(tmp_path / "s", clock)
+    await storage.open([schema])
+    await storage.apply(build.insert(1, 1, "truncated", ts=100))
+    await storage.flush()
+    table_dir = storage.tables[schema.id].directory
+    [path] = table_dir.glob("*.sst")
+    saved = path.read_bytes()
+    storage.truncate(schema.id)
+    await storage.aclose()
+    path.write_bytes(saved)
+    again = open_storage(tmp_path / "s", clock)
+    await again.open([schema])
+    try:
+        assert read_all(again, schema, clock.now_s()) == []
+        assert not path.exists()
+        assert again.tables[schema.id].truncated_at is not None
+    finally:
+        await again.aclose()
