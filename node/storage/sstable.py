@@ -16,7 +16,7 @@ import bisect
 import os
 import zlib
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import msgpack
 import zstandard
@@ -42,6 +42,7 @@ class SSTable:
         self.counters = counters
         self.references = 1   # the table's own reference
         self.obsolete = False
+        self.on_deleted: Callable[[], None] | None = None   # after an obsolete file goes
         self._descriptor = os.open(path, os.O_RDONLY)
         try:
             self._load()
@@ -121,6 +122,8 @@ class SSTable:
                     self.path.unlink()
                 except FileNotFoundError:
                     pass
+                if self.on_deleted is not None:
+                    self.on_deleted()
 
     def close(self) -> None:
         """The table lets go of its own reference (at shutdown or when obsolete)."""

@@ -9,7 +9,8 @@ tells open readers to re-seek.
 
 Invariant: a memtable leaves ``flushing`` only once its SSTable is renamed into place
 and opened; a failed flush keeps it (and its commitlog segments) for a retry. An
-SSTable whose commitlog position is at or before ``truncated_at`` is never loaded.
+SSTable whose commitlog position is at or before ``truncated_at`` is never loaded,
+nor is an input of a finished compaction (``compaction_log``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import msgpack
 
 from node.schema import TableSchema
 from node.storage.compaction import merge_for_compaction, size_tiered_buckets
+from node.storage.compaction_log import finish_logged_compactions, remove_log, write_log
 from node.storage.disk import Disk, fsync_directory
 from node.storage.memtable import Memtable
 from node.storage.mutation import Mutation
@@ -83,12 +85,15 @@ class TableStore:
     # -- loading ---------------------------------------------------------------------
 
     def load(self) -> None:
-        """Open every whole SSTable; delete leftovers of interrupted writes and SSTables
-        a truncate made obsolete (a reader held them, or a flush finished during the
-        truncate, when the shard stopped); quarantine what cannot be read."""
+        """Finish logged compactions (delete their inputs); open every whole SSTable;
+        delete leftovers of interrupted writes and SSTables a truncate made obsolete
+        (a reader held them, or a flush finished during the truncate, when the shard
+        stopped); quarantine what cannot be read."""
         if not self.directory.exists():
             self.directory.mkdir(parents=True)
             _fsync_parents(self.directory)   # the SSTables and marker in it must last
+        logged = finish_logged_compactions(self.directory, self.log)
+        self._next_generation = max(self._next_generation, logged + 1)
         marker = self.directory / TRUNCATION_FILE
         if marker.exists():
             self.truncated_at = tuple(msgpack.unpackb(marker.read_bytes()))  # type: ignore
@@ -267,6 +272,21 @@ class TableStore:
             output.obsolete = True   # truncated or dropped while compacting
             output.close()
             return
+        try:
+            # before any input may go: a crash from here on finishes the deletions
+            log_file = await asyncio.to_thread(write_log, self.disk, self.directory,
+                                               generation, [s.generation for s in inputs])
+        except OSError as exc:
+            output.obsolete = True
+            output.close()
+            self.counters.compaction_failures += 1
+            self.log.error("compaction.failed", table=self.schema.qualified_name, error=str(exc))
+            raise OSError(f"compaction of {self.schema.qualified_name} failed: {exc}") from exc
+        self._remove_log_once_deleted(inputs, log_file)
+        if any(s not in self.sstables for s in inputs):
+            output.obsolete = True   # truncated or dropped while logging
+            output.close()
+            return
         kept = [s for s in self.sstables if s not in inputs]
         self.sstables = kept + [output]
         self.sources_version += 1
@@ -277,6 +297,24 @@ class TableStore:
         self.log.info("compaction.done", table=self.schema.qualified_name,
                       inputs=[s.generation for s in inputs], output=generation,
                       bytes=output.size_bytes)
+
+    def _remove_log_once_deleted(self, inputs: list[SSTable], log_file: Path) -> None:
+        """Remove the compaction log when the last of ``inputs`` is deleted (each is
+        still held by ``compact``, so none is deleted yet)."""
+        remaining = len(inputs)
+
+        def deleted() -> None:
+            nonlocal remaining
+            remaining -= 1
+            if remaining == 0:
+                try:
+                    remove_log(log_file)
+                except OSError as exc:   # harmless: load() finishes it
+                    self.log.warning("compaction_log.remove_failed", path=str(log_file),
+                                     error=str(exc))
+
+        for sstable in inputs:
+            sstable.on_deleted = deleted
 
     # -- truncate and drop --------------------------------------------------------------
 
