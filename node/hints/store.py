@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from node.hints.segment import list_segment_ids, read_records, segment_name
+from node.storage.disk import fsync_and_close
 
 
 @dataclass
@@ -112,8 +113,7 @@ class HintStore:
         if self._sync_task is not None:
             self._retired.append(descriptor)  # the running sync round fsyncs and closes it
             return
-        os.fsync(descriptor)
-        os.close(descriptor)
+        fsync_and_close([descriptor])
         self._synced = self._written
 
     async def wait_durable(self, sequence: int) -> None:
@@ -124,6 +124,10 @@ class HintStore:
             await asyncio.shield(self._sync_task)
 
     async def _sync_round(self) -> None:
+        """fsync the active and retired segments; then fsync and close the segments
+        retired meanwhile (they may hold later records). A failure fails the writers
+        waiting on this round (their hints are not durable); the next round starts
+        afresh."""
         try:
             target = self._written
             descriptors = [d for d in [self._descriptor, *self._retired] if d is not None]
@@ -131,13 +135,9 @@ class HintStore:
             self.syncs += 1
             self._synced = max(self._synced, target)
         finally:
+            self._sync_task = None   # first: whatever fails below, the next round runs
             retired, self._retired = self._retired, []
-            for descriptor in retired:  # sealed during the round: may hold later records
-                try:
-                    os.fsync(descriptor)
-                finally:
-                    os.close(descriptor)
-            self._sync_task = None
+            fsync_and_close(retired)
 
     # --- replaying --------------------------------------------------------------
 

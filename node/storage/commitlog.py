@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from node.clock import Clock
-from node.storage.disk import Disk, fsync_directory
+from node.storage.disk import Disk, fsync_and_close, fsync_directory
 from node.storage.settings import SYNC_BATCH, StorageSettings
 from node.storage.statistics import Counters
 
@@ -167,6 +167,10 @@ class Commitlog:
             await asyncio.shield(self._sync_task)
 
     async def _sync_round(self) -> None:
+        """fsync the active segment, then the segments retired while it ran (they may
+        hold records past this round's target), closing those. A failure fails the
+        writers waiting on this round (their records are not acknowledged); the next
+        round starts afresh."""
         try:
             target = self._written
             descriptors = [self._descriptor]
@@ -176,11 +180,9 @@ class Commitlog:
             if target > self._synced:
                 self._synced = target
         finally:
+            self._sync_task = None   # first: whatever fails below, the next round runs
             retired, self._retired = self._retired, []
-            for descriptor in retired:
-                os.fsync(descriptor)
-                os.close(descriptor)
-            self._sync_task = None
+            fsync_and_close(retired)
 
     async def _sync_periodically(self) -> None:
         period_s = self.settings.commitlog_sync_period_ms / 1000

@@ -43,3 +43,18 @@ def fsync_directory(path: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def fsync_and_close(descriptors: list[int]) -> None:
+    """fsync then close every descriptor, each closed even if its fsync fails;
+    raise the first failure once all are closed."""
+    failure: OSError | None = None
+    for descriptor in descriptors:
+        try:
+            os.fsync(descriptor)
+        except OSError as exc:
+            failure = failure or exc
+        finally:
+            os.close(descriptor)
+    if failure is not None:
+        raise failure

@@ -2,6 +2,11 @@
 replay, a reopened store finds every segment, deletion removes only sealed ones."""
 
 import asyncio
+import errno
+import os
+import threading
+
+import pytest
 
 import structlog
 
@@ -72,3 +77,36 @@ async def test_seal_during_a_running_fsync_keeps_later_records_durable(tmp_path)
     again = HintStore(tmp_path / "n2", segment_bytes=1 << 20, log=LOG)
     again.open()
     assert again.pending_hints == 3
+
+
+async def test_a_failed_fsync_of_a_sealed_segment_fails_only_its_round(tmp_path, monkeypatch):
+    real_fsync = os.fsync
+    failing = set()
+
+    def fsync(descriptor):   # fails in the round's closing of retired segments
+        if descriptor in failing and threading.current_thread() is threading.main_thread():
+            failing.discard(descriptor)
+            raise OSError(errno.EIO, "injected fsync failure")
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    store = HintStore(tmp_path / "n2", segment_bytes=1 << 20, log=LOG)
+    store.open()
+    first = store.append(record(1))
+    waiting = asyncio.ensure_future(store.wait_durable(first))
+    await asyncio.sleep(0)  # the sync round has started
+    second = store.append(record(2))
+    sealed = store._descriptor
+    store.seal()            # retired while the round runs
+    failing.add(sealed)
+    with pytest.raises(OSError):
+        await asyncio.gather(waiting, store.wait_durable(second))
+    assert store._retired == []
+    with pytest.raises(OSError):
+        os.fstat(sealed)     # closed
+    third = store.append(record(3))
+    await store.wait_durable(third)   # not stuck on the failed round
+    syncs = store.syncs
+    await store.wait_durable(store.append(record(4)))
+    assert store.syncs == syncs + 1
+    await store.aclose()

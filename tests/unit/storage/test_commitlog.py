@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import errno
+import os
 import random
 import shutil
+import threading
+
+import pytest
 
 from node.storage.commitlog import list_segments, segment_name
 from tests.unit.storage.conftest import live_rows, open_storage, read_all
@@ -114,3 +120,49 @@ async def test_records_of_unknown_tables_are_skipped_and_counted(tmp_path, clock
         assert again.statistics().commitlog_skipped_records == 1
     finally:
         await again.aclose()
+
+
+class FailingFsync:
+    """``os.fsync`` that fails once for the descriptors in ``failing``, on the loop's
+    thread only (where a sync round fsyncs and closes the segments retired during it)."""
+
+    def __init__(self, real) -> None:
+        self.real = real
+        self.failing: set[int] = set()
+
+    def __call__(self, descriptor: int) -> None:
+        if descriptor in self.failing and threading.current_thread() is threading.main_thread():
+            self.failing.discard(descriptor)
+            raise OSError(errno.EIO, "injected fsync failure")
+        self.real(descriptor)
+
+
+async def test_a_failed_fsync_of_a_retired_segment_fails_only_its_round(
+        tmp_path, clock, schema, build, monkeypatch) -> None:
+    fsync = FailingFsync(os.fsync)
+    monkeypatch.setattr(os, "fsync", fsync)
+    storage = open_storage(tmp_path / "s", clock, commitlog_segment_bytes=300)
+    await storage.open([schema])
+    commitlog = storage.commitlog
+    try:
+        first = asyncio.ensure_future(storage.apply(build.insert(1, 1, "x" * 100, ts=100)))
+        await asyncio.sleep(0)   # its sync round is running
+        assert commitlog._sync_task is not None
+        old_descriptor = commitlog._descriptor
+        second = asyncio.ensure_future(storage.apply(build.insert(1, 2, "x" * 200, ts=100)))
+        await asyncio.sleep(0)   # appended to a new segment: the old one is retired
+        assert commitlog._retired == [old_descriptor]
+        fsync.failing.add(old_descriptor)
+        results = await asyncio.gather(first, second, return_exceptions=True)
+        assert any(isinstance(result, OSError) for result in results)
+        assert commitlog._sync_task is None and commitlog._retired == []
+        with pytest.raises(OSError):
+            os.fstat(old_descriptor)   # closed
+        # later rounds are not stuck on the failed one
+        for ck in range(3, 6):
+            await storage.apply(build.insert(1, ck, "y", ts=100))
+        syncs = storage.statistics().commitlog_syncs
+        await storage.apply(build.insert(1, 9, "y", ts=100))
+        assert storage.statistics().commitlog_syncs > syncs
+    finally:
+        await storage.aclose()
