@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from node.hints.segment import list_segment_ids, read_records, segment_name
-from node.storage.disk import fsync_and_close
+from node.storage.disk import fsync_and_close, fsync_directory
 
 
 @dataclass
@@ -98,11 +98,19 @@ class HintStore:
         return self._written
 
     def _open_segment(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        """Create the next segment; its folder entry (and any folder made for it) is
+        fsynced, so a hint made durable in it cannot vanish with the entry."""
+        _make_durable_directory(self.directory)
         segment_id = self._next_id
         self._next_id += 1
         path = self.directory / segment_name(segment_id)
-        self._descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            fsync_directory(self.directory)
+        except OSError:
+            os.close(descriptor)
+            raise
+        self._descriptor = descriptor
         self._active = self._segments[segment_id] = SegmentState(segment_id)
 
     def seal(self) -> None:
@@ -173,6 +181,15 @@ class HintStore:
                 pass
             os.close(self._descriptor)
             self._descriptor = None
+
+
+def _make_durable_directory(directory: Path) -> None:
+    """Create ``directory`` and missing parents, fsyncing the parent of each."""
+    if directory.is_dir():
+        return
+    _make_durable_directory(directory.parent)
+    directory.mkdir(exist_ok=True)
+    fsync_directory(directory.parent)
 
 
 def _fsync_all(descriptors: list[int]) -> None:

@@ -110,3 +110,25 @@ async def test_a_failed_fsync_of_a_sealed_segment_fails_only_its_round(tmp_path,
     await store.wait_durable(store.append(record(4)))
     assert store.syncs == syncs + 1
     await store.aclose()
+
+
+async def test_a_new_segment_and_its_folders_are_fsynced_into_their_parents(tmp_path,
+                                                                           monkeypatch):
+    real_fsync = os.fsync
+    fsynced_inodes = []
+
+    def fsync(descriptor):
+        fsynced_inodes.append(os.fstat(descriptor).st_ino)
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    directory = tmp_path / "hints" / "0" / "n3"
+    store = HintStore(directory, segment_bytes=1000, log=LOG)
+    store.open()
+    for i in range(9):   # 8 records of 112 bytes fill the first segment
+        store.append(record(i))
+        if i in (0, 8):   # a new segment: its entry is durable before a wait_durable
+            assert fsynced_inodes[-1] == directory.stat().st_ino
+    for folder in (tmp_path, tmp_path / "hints", tmp_path / "hints" / "0"):
+        assert folder.stat().st_ino in fsynced_inodes
+    await store.aclose()
