@@ -105,12 +105,20 @@ class Commitlog:
         return list_segments(self.directory)
 
     def _open_next_segment(self) -> None:
-        if self._descriptor is not None:
-            self._retire(self._descriptor)
+        """Retire the active segment and open the next one. If that fails (ENOSPC,
+        EMFILE) there is no active segment and the next append tries again."""
+        descriptor, self._descriptor = self._descriptor, None
+        if descriptor is not None:
+            self._retire(descriptor)
+        path = self.directory / segment_name(self.segment_id + 1)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            fsync_directory(self.directory)
+        except OSError:
+            os.close(descriptor)   # the empty file is reopened by the next try
+            raise
         self.segment_id += 1
-        path = self.directory / segment_name(self.segment_id)
-        self._descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        fsync_directory(self.directory)
+        self._descriptor = descriptor
         self._offset = 0
         self._last_offset = -1
 
@@ -127,10 +135,12 @@ class Commitlog:
             os.close(descriptor)
 
     def append(self, payload: bytes) -> Position:
-        """Write one record; return its position (in the file when this returns)."""
+        """Write one record; return its position (in the file when this returns).
+        Raises OSError if the record could not be written (nothing acknowledged)."""
         assert not self._closed, "append to a closed commitlog"
         record = RECORD_HEADER.pack(len(payload), zlib.crc32(payload)) + payload
-        if self._offset and self._offset + len(record) > self.settings.commitlog_segment_bytes:
+        if self._descriptor is None or (
+                self._offset and self._offset + len(record) > self.settings.commitlog_segment_bytes):
             self._open_next_segment()
         self.disk.check_commitlog_write(self.directory)
         try:
@@ -138,7 +148,10 @@ class Commitlog:
             if written != len(record):
                 raise OSError(f"short commitlog write: {written} of {len(record)} bytes")
         except OSError:
-            self._open_next_segment()   # never append after a possibly torn record
+            try:
+                self._open_next_segment()   # never append after a possibly torn record
+            except OSError as exc:
+                self.log.error("commitlog.segment_open_failed", error=str(exc))
             raise
         position = (self.segment_id, self._offset)
         self._last_offset = self._offset

@@ -166,3 +166,41 @@ async def test_a_failed_fsync_of_a_retired_segment_fails_only_its_round(
         assert storage.statistics().commitlog_syncs > syncs
     finally:
         await storage.aclose()
+
+
+async def test_a_segment_that_cannot_be_opened_fails_the_append_and_the_next_retries(
+        tmp_path, clock, schema, build, monkeypatch) -> None:
+    real_open = os.open
+    refuse = {"count": 0}
+
+    def fake_open(path, *args, **kwargs):
+        if refuse["count"] and os.path.basename(str(path)).startswith("CommitLog-"):
+            refuse["count"] -= 1
+            raise OSError(errno.ENOSPC, "injected: no space left", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", fake_open)
+    storage = open_storage(tmp_path / "s", clock, commitlog_segment_bytes=300)
+    await storage.open([schema])
+    try:
+        await storage.apply(build.insert(1, 1, "x" * 100, ts=100))
+        refuse["count"] = 1
+        with pytest.raises(OSError):
+            await storage.apply(build.insert(1, 2, "x" * 200, ts=100))   # needs a new segment
+        other = tmp_path / "other"
+        other.write_bytes(b"not a commitlog")
+        descriptor = os.open(other, os.O_RDWR)   # may take the closed segment's number
+        await storage.apply(build.insert(1, 3, "x" * 200, ts=100))   # opens a segment
+        os.fstat(descriptor)   # still open: the commitlog did not retire it
+        os.close(descriptor)
+        assert other.read_bytes() == b"not a commitlog"
+    finally:
+        await storage.aclose()
+    again = open_storage(tmp_path / "s", clock)
+    await again.open([schema])
+    try:
+        rows = live_rows(read_all(again, schema, clock.now_s()), schema, clock.now_s())
+        assert sorted(ck for _, ck in rows) == [1, 3]
+        assert again.statistics().commitlog_corrupt_records == 0
+    finally:
+        await again.aclose()
