@@ -258,7 +258,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--partitions", type=int, default=3000)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--duration-s", type=float, default=40.0)
-    parser.add_argument("--page-size", type=int, default=1000)
+    parser.add_argument("--page-size", type=int, default=100)
     args = parser.parse_args(argv)
     large_rows, medium_rows, small_rows, value_bytes = 1000, 50, 5, 100
     if args.quick:
