@@ -77,7 +77,11 @@ async def _send_direct(runtime: Any, target: str, wires: list[list[Any]]) -> Non
 async def _replay_and_direct(rows: int, root: Path) -> dict[str, Any]:
     from scripts.local_cluster import LocalCluster, cluster_config
 
-    config = cluster_config(3, 2, ["hints.retry_ms=1000", "timeouts.write_ms=5000"])
+    # The defaults of failure detection (not the tests' fast ones): one event loop busy
+    # writing 50k rows must not make the live nodes think each other DOWN.
+    config = cluster_config(3, 2, ["hints.retry_ms=1000", "timeouts.write_ms=5000",
+                                   "failure_detector.heartbeat_ms=500",
+                                   "failure_detector.timeout_ms=2000"])
     cluster = LocalCluster(root, config)
     await cluster.start()
     try:
