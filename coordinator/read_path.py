@@ -21,7 +21,7 @@ from typing import Any
 
 from coordinator.consistency import check_available, counts, requirement
 from coordinator.page_builder import ReplicaPage, reconcile_pages
-from coordinator.reconciliation import PartitionData, merge, partitions_from_fragments, repair_mutation
+from coordinator.reconciliation import PartitionData, partitions_from_fragments, repair_mutation
 from node.errors import ReadTimeout, RequestError
 from node.ring.sharding import shard_of
 from node.rpc.transport import ShardId
@@ -105,10 +105,12 @@ class ReadPath:
         usable.sort(key=lambda r: (r != self.shard.node, self._dc_of.get(r) != self.shard.settings.dc))
         return usable
 
-    async def read(self, request: PartitionRead, level: str, now_s: float) -> PartitionData | None:
-        """The reconciled partition (None if the replicas hold nothing for it)."""
-        replica_map = self.shard.replica_map(request.keyspace.replication)
-        replicas = replica_map.replicas_for_token(request.token)
+    def _available_order(self, token: int, keyspace: KeyspaceSchema,
+                         level: str) -> tuple[list[str], Any]:
+        """The live replicas of ``token`` to contact, in order, and the level's need;
+        ``Unavailable`` before anything is sent when too few are alive."""
+        replica_map = self.shard.replica_map(keyspace.replication)
+        replicas = replica_map.replicas_for_token(token)
         need = requirement(level, replica_map.strategy, self.shard.settings.dc)
         live = [r for r in replicas if self.shard.failure_detector.is_alive(r)]
         try:
@@ -117,49 +119,13 @@ class ReadPath:
             self.stats.read_unavailables += 1
             raise
         self.stats.reads += 1
-        order = self._contact_order(replicas, need)
-        payload = {"table": request.table.id, "key": request.key, "token": request.token,
-                   "slice": request.clustering_slice.to_wire(), "now_s": now_s,
-                   "limit": request.limit}
-        timeout_s = self.shard.config.timeouts.read_ms / 1000
-
-        async def ask(replica: str, want_data: bool) -> Any:
-            verb = Verb.READ_DATA if want_data else Verb.READ_DIGEST
-            return await self.shard.messaging.send(verb, self._target(replica, request.token),
-                                                   dict(payload, digest=not want_data),
-                                                   timeout_s=timeout_s)
-
-        answers, data_replica = await self._collect(order, max(1, need.total), ask, level,
-                                                    timeout_s, with_digests=True)
-        data = answers[data_replica]
-        if all(answer["digest"] == data["digest"] for answer in answers.values()):
-            return self._single(data["fragments"])
-        self.stats.digest_mismatches += 1
-        full, _ = await self._collect(list(answers), len(answers), ask, level, timeout_s,
-                                      with_digests=False)
-        versions = {replica: self._single(answer["fragments"]) for replica, answer in full.items()}
-        present = [v for v in versions.values() if v is not None]
-        if not present:
-            return None
-        merged = merge(present, now_s)
-        await self._repair(request, merged, versions, timeout_s, level, need.total)
-        return merged
+        return self._contact_order(replicas, need), need
 
     async def read_page(self, request: PartitionPageRead, level: str, now_s: float) -> PartitionPage:
         """One page of a partition at ``level``: a data request and digest requests, and
         on a mismatch full data from every contacted replica, reconciled (cut where the
         first replica stopped) and repaired before the answer."""
-        replica_map = self.shard.replica_map(request.keyspace.replication)
-        replicas = replica_map.replicas_for_token(request.token)
-        need = requirement(level, replica_map.strategy, self.shard.settings.dc)
-        live = [r for r in replicas if self.shard.failure_detector.is_alive(r)]
-        try:
-            check_available(need, live, self._dc_of)
-        except RequestError:
-            self.stats.read_unavailables += 1
-            raise
-        self.stats.reads += 1
-        order = self._contact_order(replicas, need)
+        order, need = self._available_order(request.token, request.keyspace, level)
         preferred = [r for r in request.preferred if r in order]
         contacts = (preferred + [r for r in order if r not in preferred])[:max(1, need.total)]
         payload = {"table": request.table.id, "version": request.table.version,
