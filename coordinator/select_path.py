@@ -25,7 +25,6 @@ from coordinator.page_builder import PageAssembler
 from coordinator.paging import PagingCodec, PagingState
 from coordinator.range_scan import RangeScanner, ScanContext
 from coordinator.read_path import PartitionPageRead, ReadPath
-from coordinator.results import column_specs, to_json
 from node.errors import Invalid
 from node.schema import KeyspaceSchema
 from node.storage.position import AFTER_END, Position

@@ -317,6 +317,8 @@ class ShardCursorService:
             raise Invalid(f"malformed shard cursor request: {error}") from None
         if table is None:
             raise Invalid(f"unknown table id {spec.get('table')!r} on this replica")
+        if version and version != table.version:
+            stateful = False   # the coordinator and this replica disagree on the schema: read afresh
         request_key = _hashable(partition_range.to_wire()[1])   # the range's end
         expires_at = self.clock.monotonic() + self.open_timeout_s
         if stateful:

@@ -27,7 +27,7 @@ from typing import Any, Callable, TextIO
 from node.errors import ShardsimError
 from scripts.cluster_client import AsyncCqlClient, QueryFailed, add_cluster_arguments, resolve_target
 from scripts.stress_report import LiveReporter, StressStatistics, summary_document, summary_lines
-from scripts.stress_workloads import READ, WORKLOADS, Workload, workload_named
+from scripts.stress_workloads import WORKLOADS, Workload, workload_named
 
 KEYSPACE = "stress"
 DEFAULT_REPLICATION = "{'class': 'SimpleStrategy', 'replication_factor': 3}"
