@@ -155,12 +155,16 @@ class MultishardReader:
     async def run(self) -> dict[str, Any]:
         request = self.request
         self.stats.pages += 1
-        saved = False
+        has_more = False
+        walked = False
         try:
             has_more = await self._walk()
-            saved = True
+            walked = True
         finally:
-            await self._finish(save=saved and request.stateful and request.query_id is not None)
+            # Only a reader that may still have rows for a later page is worth parking:
+            # an exhausted one would only fill the querier cache until its TTL.
+            await self._finish(save=walked and has_more and request.stateful
+                               and request.query_id is not None)
         answer: dict[str, Any] = {"last": self.last.to_wire(), "exhausted": not has_more,
                                   "rows": self.rows, "bytes": self.bytes,
                                   "cache": {str(s): st.cache for s, st in self.states.items()
@@ -304,7 +308,8 @@ class MultishardReader:
             unconsumed = len(state.buffer) + state.peeked
             self.stats.unpopped_fragments += unconsumed
             self.stats.unpopped_bytes += sum(item[1] for item in state.buffer)
-            calls.append(self._finish_one(shard, unconsumed, save))
+            worth_saving = save and (not state.ended or unconsumed > 0)
+            calls.append(self._finish_one(shard, unconsumed, worth_saving))
         await asyncio.gather(*calls)
 
     async def _finish_one(self, shard: int, unconsumed: int, save: bool) -> None:
