@@ -36,6 +36,9 @@ from node.storage.ranges import ClusteringSlice, PartitionRange
 # An extra replica is asked when answers take longer than this share of the read
 # timeout (Cassandra's speculative_retry, as a fixed share rather than a percentile).
 SPECULATE_AFTER_SHARE = 0.1
+# A first page whose partition fits in it (and in this many fragments) is read with the
+# plain data and digest verbs; a larger one goes through the shard cursors.
+WHOLE_FRAGMENTS_MAX = 64
 
 
 @dataclass
@@ -48,6 +51,7 @@ class ReadStatistics:
     read_repair_mutations: int = 0
     speculative_retries: int = 0
     replica_failovers: int = 0
+    whole_partition_reads: int = 0   # first pages served without a shard cursor
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,10 @@ class ReadPath:
         order, need = self._available_order(request.token, request.keyspace, level)
         preferred = [r for r in request.preferred if r in order]
         contacts = (preferred + [r for r in order if r not in preferred])[:max(1, need.total)]
+        if not request.start.stage and request.limit > 0:
+            whole = await self._read_whole(request, contacts, order, need, level, now_s)
+            if whole is not None:
+                return whole
         payload = {"table": request.table.id, "version": request.table.version,
                    "range": PartitionRange.single(request.token, request.key).to_wire(),
                    "slice": request.clustering_slice.to_wire(), "now_s": now_s,
@@ -171,6 +179,36 @@ class ReadPath:
                                  request.clustering_slice)
             await self._repair(read, merged[0], single_versions, timeout_s, level, need.total)
         return PartitionPage(merged[0] if merged else None, stop, tuple(contacts), cache)
+
+    async def _read_whole(self, request: PartitionPageRead, contacts: list[str], order: list[str],
+                          need: Any, level: str, now_s: float) -> PartitionPage | None:
+        """The first page of a partition that fits in it, through the plain data and
+        digest verbs: no shard cursor is opened, so nothing is parked. None when the
+        partition is larger than the page (or larger than ``WHOLE_FRAGMENTS_MAX``
+        fragments) or the replicas disagree: the cursor path then does the page,
+        with reconciliation and read repair."""
+        timeout_s = self.shard.config.timeouts.read_ms / 1000
+        payload = {"table": request.table.id, "key": request.key, "token": request.token,
+                   "slice": request.clustering_slice.to_wire(), "now_s": now_s,
+                   "limit": request.limit + 1}
+
+        async def ask(replica: str, want_data: bool) -> Any:
+            verb = Verb.READ_DATA if want_data else Verb.READ_DIGEST
+            return await self.shard.messaging.send(verb, self._target(replica, request.token),
+                                                   dict(payload, digest=not want_data),
+                                                   timeout_s=timeout_s)
+
+        ordered = contacts + [r for r in order if r not in contacts]
+        answers, data_replica = await self._collect(ordered, len(contacts), ask, level, timeout_s,
+                                                    with_digests=True)
+        data = answers[data_replica]
+        fragments = data.get("fragments") or []
+        if not data.get("complete") or len(fragments) > WHOLE_FRAGMENTS_MAX:
+            return None
+        if any(answer["digest"] != data["digest"] for answer in answers.values()):
+            return None
+        self.stats.whole_partition_reads += 1
+        return PartitionPage(self._single(fragments), None, tuple(answers), {})
 
     @staticmethod
     def _single(fragments: list[Any]) -> PartitionData | None:

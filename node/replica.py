@@ -2,7 +2,8 @@
 (data or digest) for the coordinators that send them.
 
 A read answers with the partition's reconciled fragment stream, cut after ``limit``
-live rows, or only with its digest (SHA-256 of the stream's wire form, 16 bytes).
+live rows (``complete`` says whether it was not cut), or only with its digest (SHA-256
+of the stream's wire form, 16 bytes).
 Coordinators send ``now_s`` with every read so that every replica judges TTL
 expiry at the same instant and equal data gives equal digests.
 
@@ -93,6 +94,7 @@ class ReplicaService:
                                           clustering_slice, now_s)
         out: list[Any] = []
         live_rows = 0
+        complete = True
         try:
             while not reader.is_end_of_stream:
                 batch = reader.read(READ_BATCH_FRAGMENTS)
@@ -104,6 +106,7 @@ class ReplicaService:
                         live_rows += 1
                         if limit and live_rows >= limit:
                             out.append(PartitionEnd().to_wire())
+                            complete = False
                             raise _LimitReached
         except _LimitReached:
             pass
@@ -113,7 +116,7 @@ class ReplicaService:
             self.digest_reads_served += 1
             return {"digest": digest_of(out)}
         self.reads_served += 1
-        return {"fragments": out, "digest": digest_of(out)}
+        return {"fragments": out, "digest": digest_of(out), "complete": complete}
 
 
 class _LimitReached(Exception):
