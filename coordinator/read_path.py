@@ -251,8 +251,9 @@ class ReadPath:
                     if spares and not speculated:
                         speculated = True
                         self.stats.speculative_retries += 1
-                        launch(spares.pop(0), with_digests and data_replica is None
-                               and not any(d for _, d in running.values()))
+                        # The slow one may be the data replica: the extra request
+                        # asks for data unless data has already arrived.
+                        launch(spares.pop(0), not with_digests or data_replica is None)
                     continue
                 for task in done:
                     replica, wanted_data = running.pop(task)

@@ -167,3 +167,20 @@ async def test_a_replica_that_vanished_but_is_still_seen_up_is_replaced_at_once(
     reads = cluster.coordinator("n1").reads.stats
     assert reads.replica_failovers > 0 and reads.read_timeouts == 0
     await cluster.kill("n2")
+
+
+async def test_a_slow_replica_is_overtaken_by_a_speculative_request(cluster):
+    await make_table(cluster)
+    for k in range(12):
+        await cluster.execute("n1", "INSERT INTO ks.t (k, c, v) VALUES (?, 0, 'v')", [k],
+                              consistency="ALL")
+    # What n1 sends to n2 arrives 1.5 s late (the read timeout is 1 s); n2's heartbeats
+    # still reach n1 on time, so n1 keeps seeing it UP and keeps contacting it.
+    await cluster.set_faults("n1", {"delay_ms": {"n2": 1500}})
+    for k in range(12):
+        result = await cluster.execute("n1", "SELECT v FROM ks.t WHERE k = ?", [k], consistency="QUORUM")
+        assert result.rows == [["v"]]
+    assert cluster.sees("n1", "n2")
+    reads = cluster.coordinator("n1").reads.stats
+    assert reads.speculative_retries > 0 and reads.read_timeouts == 0
+    await cluster.clear_faults("n1")
