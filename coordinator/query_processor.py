@@ -14,7 +14,7 @@ from typing import Any
 
 from coordinator.consistency import parse_level
 from coordinator.cql import statements as st
-from coordinator.cql.analysis import keyspace_of, plan
+from coordinator.cql.analysis import plan
 from coordinator.cql.parser import parse
 from coordinator.cql.plans import ReadPlan, WritePlan
 from coordinator.mutation_builder import build_mutation
@@ -22,7 +22,7 @@ from coordinator.range_scan import RangeScanner
 from coordinator.read_path import ReadPath
 from coordinator.results import column_specs, to_json
 from coordinator.schema_changes import SchemaChanges
-from coordinator.select_path import SelectPath, slice_of
+from coordinator.select_path import SelectPath
 from coordinator.write_path import WritePath
 from node.errors import Invalid
 from node.schema import TableSchema
@@ -156,4 +156,4 @@ class QueryProcessor:
                          paging_state=paging_state)
 
 
-__all__ = ["QueryProcessor", "QueryOptions", "ResultSet", "keyspace_of", "slice_of"]
+__all__ = ["QueryProcessor", "QueryOptions", "ResultSet"]

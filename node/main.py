@@ -16,7 +16,6 @@ import gc
 import os
 import signal
 import sys
-import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -161,7 +160,8 @@ async def build_shard(config: ClusterConfig, node: str, shard_index: int, *, clo
     messaging = MessagingService(ShardId(node, shard_index), transport, clock=clock, log=log)
     shard = Shard(config=config, node=node, shard=shard_index, clock=clock, messaging=messaging,
                   faults=faults, data_dir=data_dir,
-                  generation=generation if generation is not None else int(time.time()), log=log)
+                  generation=generation if generation is not None else clock.now_us() // 1_000_000,
+                  log=log)
     shard.disk_fault_switch = storage.set_disk_fail_writes
     replica = ReplicaService(storage, schema, clock)
     replica.register(messaging)

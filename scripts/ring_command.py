@@ -11,7 +11,7 @@ import argparse
 from typing import Any
 
 from node.config import ClusterConfig, load_config
-from node.errors import ConfigError, Invalid
+from node.errors import Invalid
 from node.ring.replication import ReplicaMap, parse_replication_argument, strategy_from_options
 from node.ring.sharding import shard_of
 from node.ring.token import token_of
@@ -122,4 +122,4 @@ def register(commands: argparse._SubParsersAction) -> None:
     token.set_defaults(handler=_token)
 
 
-__all__ = ["register", "render_ring", "ring_of", "ConfigError"]
+__all__ = ["register", "render_ring", "ring_of"]

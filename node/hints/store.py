@@ -175,12 +175,11 @@ class HintStore:
             except OSError:
                 pass
         if self._descriptor is not None:
+            descriptor, self._descriptor = self._descriptor, None
             try:
-                os.fsync(self._descriptor)
+                fsync_and_close([descriptor])   # closed even if the fsync fails
             except OSError:
                 pass
-            os.close(self._descriptor)
-            self._descriptor = None
 
 
 def _make_durable_directory(directory: Path) -> None:

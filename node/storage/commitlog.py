@@ -234,12 +234,11 @@ class Commitlog:
             except OSError:
                 pass
         if self._descriptor is not None:
+            descriptor, self._descriptor = self._descriptor, None
             try:
-                os.fsync(self._descriptor)
+                fsync_and_close([descriptor])   # closed even if the fsync fails
             except OSError:
                 pass
-            os.close(self._descriptor)
-            self._descriptor = None
 
 
 def _fsync_all(descriptors: list[int | None]) -> None:

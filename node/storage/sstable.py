@@ -232,10 +232,3 @@ class SSTableCursor:
             yield current
 
 
-def read_all_partitions(sstable: SSTable, counters: Counters) -> Iterator[Partition]:
-    """Every partition of ``sstable`` in order (for compaction; a private cursor)."""
-    cursor = SSTableCursor(sstable, counters)
-    try:
-        yield from cursor.partitions(None, None)
-    finally:
-        cursor.close()

@@ -80,11 +80,6 @@ class MutationValidator:
                                   f"{column_type.name}") from exc
 
 
-def validate_mutation(schema: TableSchema, mutation: Mutation) -> None:
-    """One-off validation (tests, tools); the engine keeps a validator per table."""
-    MutationValidator(schema).validate(mutation)
-
-
 def check_shape(mutation: Mutation) -> None:
     """Raise ``Invalid`` unless every field of ``mutation`` has the type (and range)
     the memtable, the readers and the SSTable writer rely on. Needs no schema."""
