@@ -1,7 +1,7 @@
 """``python -m node --config cluster.toml --node n1``: run one node (its supervisor).
 
 Checks the config once, logs to ``<data dir>/<node>/node.log`` (structlog JSON lines,
-``node`` bound), then runs ``node.supervisor.Supervisor`` over one ``node.main``
+``node`` bound), then runs ``node.server.supervisor.Supervisor`` over one ``node.server.shard_process``
 process per shard. Exit codes: 0 stopped on a signal, 1 a shard died, 2 bad config.
 """
 
@@ -19,7 +19,7 @@ from node.clock import SystemClock
 from node.config import load_config
 from node.errors import ShardsimError
 from node.logsetup import configure_process_logging
-from node.supervisor import Supervisor, run_supervisor, shard_command
+from node.server.supervisor import Supervisor, run_supervisor, shard_command
 
 
 def _parse_args(argv: list[str]) -> argparse.Namespace:

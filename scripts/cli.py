@@ -17,7 +17,7 @@ BENCHMARKS = ("ring", "storage", "rpc", "kv", "hints", "scan")
 
 
 def _bench(args: argparse.Namespace) -> int:
-    module = importlib.import_module(f"scripts.bench_{args.name}")
+    module = importlib.import_module(f"scripts.bench.{args.name}")
     return int(module.main(args.bench_args) or 0)
 
 
@@ -27,13 +27,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="shardsim", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     ring_command.register(commands)
-    try:
-        from scripts import launcher
-    except ImportError:  # the launcher lands with the cluster runtime
-        launcher = None
-    if launcher is not None:
-        launcher.register(commands)
-    from scripts import cql_shell, nemesis, stress  # operator tools (issue 8)
+    from scripts.launcher import launcher
+
+    launcher.register(commands)
+    from scripts.nemesis import runner as nemesis
+    from scripts.shell import cql_shell
+    from scripts.stress import runner as stress
 
     for tool in (cql_shell, stress, nemesis):
         tool.register(commands)

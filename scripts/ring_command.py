@@ -12,11 +12,11 @@ from typing import Any
 
 from node.config import ClusterConfig, load_config
 from node.errors import Invalid
-from node.ring.replication import ReplicaMap, parse_replication_argument, strategy_from_options
-from node.ring.sharding import shard_of
-from node.ring.token import token_of
-from node.ring.token_metadata import Endpoint, TokenMetadata
-from node.types import serialize_partition_key, type_named
+from node.locator.replication import ReplicaMap, parse_replication_argument, strategy_from_options
+from node.dht.sharding import shard_of
+from node.dht.token import token_of
+from node.locator.token_metadata import Endpoint, TokenMetadata
+from node.schema.types import serialize_partition_key, type_named
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:

@@ -23,12 +23,12 @@ from node.hints.sender import HintSender
 from node.hints.statistics import HintCounters
 from node.hints.store import HintStore
 from node.hints.throttle import Throttle
-from node.ring.sharding import shard_of
+from node.dht.sharding import shard_of
 from node.rpc.transport import ShardId
 from node.rpc.verbs import Verb
-from node.schema_store import SchemaStore
-from node.shard import Shard
-from node.storage.mutation import Mutation
+from node.schema.store import SchemaStore
+from node.gms.shard import Shard
+from node.mutation.mutation import Mutation
 
 
 class HintsManager:
@@ -95,7 +95,7 @@ class HintsManager:
             endpoint.start()
         return endpoint
 
-    # --- the write path's side (coordinator.write_path.HintSink) -----------------
+    # --- the write path's side (coordinator.service.write_path.HintSink) -----------------
 
     def accepts(self, target: str) -> bool:
         """May a hint be written for ``target`` now? A refusal for the window is counted."""

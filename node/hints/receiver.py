@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from node.replica import ReplicaService
+from node.replica.service import ReplicaService
 from node.rpc.verbs import Verb
 
 

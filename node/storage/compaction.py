@@ -19,9 +19,9 @@ from __future__ import annotations
 import heapq
 from typing import Iterable, Iterator
 
-from node.storage.mutation import RangeTombstone, Row, newer_tombstone
+from node.mutation.mutation import RangeTombstone, Row, newer_tombstone
 from node.storage.partition import Partition
-from node.storage.reconcile import (
+from node.mutation.reconcile import (
     covering_deletion,
     merge_rows,
     purge_row,

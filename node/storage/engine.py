@@ -28,13 +28,13 @@ import msgpack
 
 from node.clock import Clock
 from node.errors import Invalid, Overloaded
-from node.schema import TableSchema
+from node.schema.definitions import TableSchema
 from node.storage.commitlog import Commitlog, list_segments, read_segment, segment_name
 from node.storage.compaction import pending_compactions
 from node.storage.disk import Disk
-from node.storage.mutation import Mutation
-from node.storage.position import Position
-from node.storage.ranges import ClusteringSlice, PartitionRange
+from node.mutation.mutation import Mutation
+from node.readers.position import Position
+from node.readers.ranges import ClusteringSlice, PartitionRange
 from node.storage.reader import ShardReader
 from node.storage.settings import SYNC_BATCH, StorageSettings
 from node.storage.statistics import Counters, StorageStatistics

@@ -19,8 +19,8 @@ from bisect import bisect_left, insort
 
 from sortedcontainers import SortedDict
 
-from node.storage.mutation import Mutation, RangeTombstone, Row, Tombstone, newer_tombstone
-from node.storage.reconcile import merge_rows
+from node.mutation.mutation import Mutation, RangeTombstone, Row, Tombstone, newer_tombstone
+from node.mutation.reconcile import merge_rows
 
 CommitlogPosition = tuple[int, int]  # (segment id, offset)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from node.storage.memtable import Memtable
-from node.storage.mutation import RangeTombstone, Row, Tombstone
+from node.mutation.mutation import RangeTombstone, Row, Tombstone
 
 
 class Partition:

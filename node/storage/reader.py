@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, Iterator
 
-from node.storage.fragments import (
+from node.readers.fragments import (
     ClusteringRow,
     Fragment,
     PartitionEnd,
@@ -31,9 +31,9 @@ from node.storage.fragments import (
     StaticRow,
 )
 from node.storage.memtable import Memtable
-from node.storage.mutation import RangeTombstone, Row, newer_tombstone
+from node.mutation.mutation import RangeTombstone, Row, newer_tombstone
 from node.storage.partition import Partition
-from node.storage.position import (
+from node.readers.position import (
     AFTER_END,
     AFTER_RANGE_TOMBSTONE,
     AFTER_ROW,
@@ -42,8 +42,8 @@ from node.storage.position import (
     BEFORE_ALL,
     Position,
 )
-from node.storage.ranges import ClusteringSlice, PartitionRange
-from node.storage.reconcile import covering_deletion, merge_rows, shadow_row
+from node.readers.ranges import ClusteringSlice, PartitionRange
+from node.mutation.reconcile import covering_deletion, merge_rows, shadow_row
 from node.storage.sstable import SSTable, SSTableCursor
 from node.storage.statistics import Counters
 

@@ -22,7 +22,7 @@ import msgpack
 import zstandard
 
 from node.storage.bloom import BloomFilter
-from node.storage.mutation import RangeTombstone, Row, Tombstone
+from node.mutation.mutation import RangeTombstone, Row, Tombstone
 from node.storage.partition import Partition
 from node.storage.sstable_writer import BLOCK_HEADER, FLAG_ZSTD, FOOTER, FORMAT_VERSION, MAGIC
 from node.storage.statistics import Counters

@@ -24,12 +24,12 @@ from typing import Any
 
 import msgpack
 
-from node.schema import TableSchema
+from node.schema.definitions import TableSchema
 from node.storage.compaction import merge_for_compaction, size_tiered_buckets
 from node.storage.compaction_log import finish_logged_compactions, remove_log, write_log
 from node.storage.disk import Disk, fsync_directory
 from node.storage.memtable import Memtable
-from node.storage.mutation import Mutation
+from node.mutation.mutation import Mutation
 from node.storage.partition import memtable_partitions
 from node.storage.settings import StorageSettings
 from node.storage.sstable import CorruptSSTable, SSTable, SSTableCursor

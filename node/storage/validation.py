@@ -18,8 +18,8 @@ commitlog always applies to a memtable.
 from __future__ import annotations
 
 from node.errors import Invalid
-from node.schema import REGULAR, STATIC, TableSchema
-from node.storage.mutation import Cell, Mutation, RangeTombstone, Row, Tombstone
+from node.schema.definitions import REGULAR, STATIC, TableSchema
+from node.mutation.mutation import Cell, Mutation, RangeTombstone, Row, Tombstone
 
 INT64_MIN = -(1 << 63)
 INT64_MAX = (1 << 63) - 1

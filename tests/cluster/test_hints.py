@@ -6,7 +6,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from node.errors import Unavailable
-from node.ring.token import token_of
+from node.dht.token import token_of
 from tests.cluster.harness import LocalCluster, cluster_config, wait_for
 
 KEYSPACE = ("CREATE KEYSPACE ks WITH replication = "

@@ -3,7 +3,7 @@
 import pytest
 
 from node.errors import Unavailable
-from scripts.local_cluster import LocalCluster, cluster_config
+from scripts.testing.local_cluster import LocalCluster, cluster_config
 
 KEYSPACE = ("CREATE KEYSPACE ks WITH replication = "
             "{'class': 'NetworkTopologyStrategy', 'dc1': 2, 'dc2': 2}")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from coordinator.query_processor import QueryOptions
+from coordinator.cql3.query_processor import QueryOptions
 
 from node.errors import AlreadyExists, CqlSyntaxError, Invalid, Unavailable
 from tests.cluster.harness import wait_for

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from node.ring.token import TOKEN_MAX, TOKEN_MIN
+from node.dht.token import TOKEN_MAX, TOKEN_MIN
 from tests.cluster.harness import wait_for
 from tests.cluster.paging_helpers import read_pages, started_cluster
 

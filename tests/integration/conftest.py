@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from scripts.bench_cluster import free_port_base
-from scripts.launcher import fetch_status, kill_nodes, node_pids, process_state, view_states
+from scripts.bench.launched_cluster import free_port_base
+from scripts.launcher.launcher import fetch_status, kill_nodes, node_pids, process_state, view_states
 
 ROOT = Path(__file__).resolve().parents[2]
 STAND_IN_SHARD = Path(__file__).resolve().with_name("stand_in_shard.py")

@@ -1,6 +1,6 @@
-"""A stand-in shard process for testing the supervisor and the launcher without node.main.
+"""A stand-in shard process for testing the supervisor and the launcher without node.server.shard_process.
 
-Same command line as ``python -m node.main`` and the same ``GET /v1/status`` shape:
+Same command line as ``python -m node.server.shard_process`` and the same ``GET /v1/status`` shape:
 it serves HTTP on the node's port (SO_REUSEPORT, shared by the node's shards), holds
 its RPC port, and calls a peer UP while the peer's HTTP port answered within the
 failure detector timeout. ``POST/DELETE /v1/admin/faults`` with ``{"partition": [...]}``

@@ -8,7 +8,7 @@ back; ``shardsim down`` must leave no process behind.
 
 import pytest
 
-from scripts.launcher import process_state
+from scripts.launcher.launcher import process_state
 from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.integration

@@ -1,11 +1,11 @@
 """The launcher's process control against stand-in shards (tests/integration/stand_in_shard.py),
-so that it is checked independently of node.main: up, status, kill/start, pause/resume, down."""
+so that it is checked independently of node.server.shard_process: up, status, kill/start, pause/resume, down."""
 
 import os
 
 import pytest
 
-from scripts.launcher import process_state
+from scripts.launcher.launcher import process_state
 from tests.integration.conftest import STAND_IN_SHARD, wait_for
 
 pytestmark = pytest.mark.integration
@@ -41,7 +41,7 @@ def test_launcher_controls_every_process_of_a_node(launch_cluster):
 
 
 def _node_pids(cluster, name):
-    from scripts.launcher import node_pids
+    from scripts.launcher.launcher import node_pids
     return node_pids(cluster.data_dir, cluster.entry(name))
 
 
@@ -58,7 +58,7 @@ def test_foreground_up_stops_every_node_on_ctrl_c(tmp_path):
     import subprocess
     import sys
 
-    from scripts.launcher import node_pids, read_cluster
+    from scripts.launcher.launcher import node_pids, read_cluster
     from tests.integration.conftest import ROOT, free_port_base
 
     data_dir = tmp_path / "fg"

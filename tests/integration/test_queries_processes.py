@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 from cassandra.murmur3 import murmur3
 
-from node.types import TYPES, serialize_partition_key
+from node.schema.types import TYPES, serialize_partition_key
 from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.integration

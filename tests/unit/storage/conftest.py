@@ -9,15 +9,15 @@ import pytest
 import structlog
 
 from node.clock import ManualClock
-from node.ring.token import token_of
-from node.schema import CLUSTERING, PARTITION_KEY, REGULAR, STATIC, ColumnDef, TableSchema
-from node.schema import TableOptions
+from node.dht.token import token_of
+from node.schema.definitions import CLUSTERING, PARTITION_KEY, REGULAR, STATIC, ColumnDef, TableSchema
+from node.schema.definitions import TableOptions
 from node.storage.engine import ShardStorage
-from node.storage.fragments import ClusteringRow, PartitionStart, StaticRow
-from node.storage.mutation import Cell, Mutation, RangeTombstone, Row, Tombstone
-from node.storage.ranges import ClusteringSlice, PartitionRange
+from node.readers.fragments import ClusteringRow, PartitionStart, StaticRow
+from node.mutation.mutation import Cell, Mutation, RangeTombstone, Row, Tombstone
+from node.readers.ranges import ClusteringSlice, PartitionRange
 from node.storage.settings import StorageSettings
-from node.types import type_named
+from node.schema.types import type_named
 
 INT = type_named("int")
 TEXT = type_named("text")

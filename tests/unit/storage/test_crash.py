@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from node.clock import SystemClock
-from node.storage.fragments import PartitionStart
+from node.readers.fragments import PartitionStart
 from tests.unit.storage.conftest import make_schema, open_storage, read_all
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from node.errors import Invalid, Overloaded
-from node.storage.mutation import Cell, Mutation, Row
+from node.mutation.mutation import Cell, Mutation, Row
 from tests.unit.storage.conftest import live_rows, open_storage, read_all
 
 

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from node.clock import ManualClock
-from node.storage.fragments import ClusteringRow, PartitionStart
-from node.storage.ranges import ClusteringSlice, PartitionRange
+from node.readers.fragments import ClusteringRow, PartitionStart
+from node.readers.ranges import ClusteringSlice, PartitionRange
 from tests.unit.storage.conftest import Builder, make_schema, open_storage
 
 PKS = st.integers(0, 2)

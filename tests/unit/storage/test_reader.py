@@ -4,9 +4,9 @@ push_back, resuming from a saved position, partition ranges and slices, SSTable 
 
 from __future__ import annotations
 
-from node.storage.fragments import ClusteringRow, PartitionEnd, PartitionStart, fragment_from_wire
-from node.storage.position import AFTER_ROW
-from node.storage.ranges import ClusteringRange, ClusteringSlice, PartitionRange
+from node.readers.fragments import ClusteringRow, PartitionEnd, PartitionStart, fragment_from_wire
+from node.readers.position import AFTER_ROW
+from node.readers.ranges import ClusteringRange, ClusteringSlice, PartitionRange
 from tests.unit.storage.conftest import Builder, make_schema, open_storage, read_all
 
 

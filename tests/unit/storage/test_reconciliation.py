@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from node.storage.mutation import Cell
-from node.storage.ranges import ClusteringRange, ClusteringSlice
-from node.storage.reconcile import reconcile_cells
+from node.mutation.mutation import Cell
+from node.readers.ranges import ClusteringRange, ClusteringSlice
+from node.mutation.reconcile import reconcile_cells
 from tests.unit.storage.conftest import make_schema, open_storage, read_all, live_rows, Builder
 
 NOW = 1_700_000_000

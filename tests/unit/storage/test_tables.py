@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from node.storage.ranges import ClusteringSlice, PartitionRange
+from node.readers.ranges import ClusteringSlice, PartitionRange
 from tests.unit.storage.conftest import live_rows, open_storage, read_all
 
 

@@ -7,11 +7,11 @@ import msgpack
 import pytest
 
 from node.errors import Invalid
-from node.storage.mutation import Cell, Mutation, RangeTombstone, Row, Tombstone
+from node.mutation.mutation import Cell, Mutation, RangeTombstone, Row, Tombstone
 from node.storage.table import TableStore
 from tests.unit.storage.conftest import live_rows, open_storage, read_all
 
-# what node/replica.py turns into Invalid
+# what node/replica/service.py turns into Invalid
 WIRE_ERRORS = (TypeError, ValueError, IndexError, KeyError, AttributeError)
 
 
@@ -150,7 +150,7 @@ async def test_a_record_that_fails_to_apply_is_counted_and_the_shard_starts(
 ])
 async def test_malformed_wire_raises_a_decoding_error_or_invalid(storage, schema, build,
                                                                  wire_of) -> None:
-    """Every malformed wire is refused with an error node/replica.py turns into
+    """Every malformed wire is refused with an error node/replica/service.py turns into
     Invalid, and nothing reaches the commitlog."""
     key, _ = build.key(1)
     try:

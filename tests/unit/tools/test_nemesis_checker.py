@@ -1,8 +1,8 @@
 """The checker judges histories by the definitions in its docstring; it must flag
 stale reads and lost writes, and must not flag what an unknown write explains."""
 
-from scripts.nemesis_checker import check
-from scripts.nemesis_history import FaultPeriod, History, Operation
+from scripts.nemesis.checker import check
+from scripts.nemesis.history import FaultPeriod, History, Operation
 
 
 def op(kind, key, value, status, start, end, node="n1", consistency="QUORUM", error=None):

@@ -4,11 +4,11 @@ import re
 
 import pytest
 
-from scripts.nemesis_checker import check
-from scripts.nemesis_history import FaultPeriod, History, Operation
-from scripts.nemesis_metrics import MetricsTracker, parse_prometheus
-from scripts.nemesis_report import render_report
-from scripts.nemesis_schedule import parse_faults, plan_schedule
+from scripts.nemesis.checker import check
+from scripts.nemesis.history import FaultPeriod, History, Operation
+from scripts.nemesis.metrics import MetricsTracker, parse_prometheus
+from scripts.nemesis.report import render_report
+from scripts.nemesis.schedule import parse_faults, plan_schedule
 
 
 def test_one_seed_gives_one_schedule_alternating_faults_and_quiet_periods():

@@ -5,10 +5,10 @@ import argparse
 
 import pytest
 
-from scripts import shell_format as fmt
-from scripts.shell_input import StatementSplitter, split_statements
-from scripts.stress import parse_count, parse_duration_s, parse_ratio, replication_literal
-from scripts.stress_report import LiveReporter, StressStatistics, summary_document, summary_lines
+from scripts.shell import formatting as fmt
+from scripts.shell.line_input import StatementSplitter, split_statements
+from scripts.stress.runner import parse_count, parse_duration_s, parse_ratio, replication_literal
+from scripts.stress.report import LiveReporter, StressStatistics, summary_document, summary_lines
 
 
 def test_statements_end_at_semicolons_outside_strings_and_comments():

@@ -5,10 +5,10 @@ import io
 import json
 
 from scripts.cluster_client import AsyncCqlClient, request_json
-from scripts.cql_shell import Shell
-from scripts.nemesis import NemesisRun, NemesisSettings
-from scripts.nemesis_workload import WorkloadSettings
-from scripts.stress import StressSettings, run_stress
+from scripts.shell.cql_shell import Shell
+from scripts.nemesis.runner import NemesisRun, NemesisSettings
+from scripts.nemesis.workload import WorkloadSettings
+from scripts.stress.runner import StressSettings, run_stress
 
 KEYSPACE = "CREATE KEYSPACE ks WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 3};"
 

@@ -1,0 +1,1 @@
+"""The data model: mutations, rows, cells, tombstones, and the rules that reconcile them (ScyllaDB's mutation/)."""

@@ -1,0 +1,1 @@
+"""Processes: the node supervisor, the shard process and its composition root."""

@@ -1,0 +1,1 @@
+"""``shardsim nemesis``: Jepsen-style fault runs: schedule, faults, workload, history, checker, report."""

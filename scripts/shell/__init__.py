@@ -1,0 +1,1 @@
+"""``shardsim cql``: the cqlsh-like shell, its line input and result formatting."""

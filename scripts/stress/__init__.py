@@ -1,0 +1,1 @@
+"""``shardsim stress``: tlp-stress-style workloads, the load loop and its report."""
