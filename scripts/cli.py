@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import sys
 
 from node.errors import ShardsimError
@@ -21,10 +22,22 @@ def _bench(args: argparse.Namespace) -> int:
     return int(module.main(args.bench_args) or 0)
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("shardsim")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     from scripts import ring_command
 
-    parser = argparse.ArgumentParser(prog="shardsim", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="shardsim",
+        description="shardsim: a Scylla-style database cluster on one machine. Every command "
+                    "that takes --config reads ./cluster.toml when the current folder has one, "
+                    "else the shipped cluster.toml.")
+    parser.add_argument("--version", action="version", version=f"shardsim {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     ring_command.register(commands)
     from scripts.launcher import launcher

@@ -31,7 +31,8 @@ from typing import Any
 from node.config import load_config
 from node.errors import ShardsimError
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "cluster.toml"
+SHIPPED_CONFIG = Path(__file__).resolve().parents[1] / "cluster.toml"
+CONFIG_HELP = "cluster.toml (default: ./cluster.toml if there is one, else the shipped cluster.toml)"
 CONNECTION_ERROR = "ConnectionError"  # never reached the node: nothing was applied
 CONNECTION_LOST = "ConnectionLost"  # broke after the request left: it may have been applied
 CLIENT_TIMEOUT = "ClientTimeout"
@@ -86,8 +87,18 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default: data_dir of --config)")
     parser.add_argument("--url", action="append", default=[], metavar="URL",
                         help="a node's HTTP address, e.g. http://127.0.0.1:9041 (repeatable)")
-    parser.add_argument("--config", default=str(DEFAULT_CONFIG),
-                        help="cluster.toml whose data_dir is the default (default: the shipped one)")
+    add_config_argument(parser)
+
+
+def default_config() -> Path:
+    """The one rule of every command's ``--config``: ``./cluster.toml`` when the current
+    folder has one, else the cluster.toml shipped beside the ``scripts`` package."""
+    local = Path("cluster.toml")
+    return local if local.is_file() else SHIPPED_CONFIG
+
+
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default=str(default_config()), help=CONFIG_HELP)
 
 
 def target_from_data_dir(data_dir: Path) -> ClusterTarget:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from scripts.cluster_client import add_config_argument
 from node.config import ClusterConfig, load_config
 from node.errors import Invalid
 from node.locator.replication import ReplicaMap, parse_replication_argument, strategy_from_options
@@ -20,7 +21,7 @@ from node.schema.types import serialize_partition_key, type_named
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", default="cluster.toml", help="cluster.toml (default: %(default)s)")
+    add_config_argument(parser)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a setting, e.g. hints.max_window_ms=2000")
 

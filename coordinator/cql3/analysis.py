@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 from coordinator.cql3.binding import Binder
 from coordinator.cql3.modification import plan_batch, plan_delete, plan_insert, plan_update
-from coordinator.cql3.plans import ReadPlan, SchemaLookup, WritePlan
+from coordinator.service.plans import ReadPlan, SchemaLookup, WritePlan
 from coordinator.cql3.selection import plan_select
 from coordinator.cql3.statements import Batch, Delete, Insert, Select, Statement, TableName, Update
 from node.errors import Invalid

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from coordinator.cql3.binding import Binder
-from coordinator.cql3.plans import CellWrite, PartitionKey, WritePlan
+from coordinator.service.plans import CellWrite, PartitionKey, WritePlan
 from coordinator.cql3.restrictions import expand_partition_keys, restrict
 from coordinator.cql3.statements import Batch, Delete, Insert, TableName, Update
 from node.errors import Invalid

@@ -16,11 +16,11 @@ from coordinator.service.consistency import parse_level
 from coordinator.cql3 import statements as st
 from coordinator.cql3.analysis import plan
 from coordinator.cql3.parser import parse
-from coordinator.cql3.plans import ReadPlan, WritePlan
+from coordinator.service.plans import ReadPlan, WritePlan
 from coordinator.service.mutation_builder import build_mutation
 from coordinator.service.range_scan import RangeScanner
 from coordinator.service.read_path import ReadPath
-from coordinator.pager.results import column_specs, to_json
+from coordinator.service.results import column_specs, to_json
 from coordinator.cql3.schema_changes import SchemaChanges
 from coordinator.pager.select_path import SelectPath
 from coordinator.service.write_path import WritePath

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from coordinator.cql3.binding import Binder
-from coordinator.cql3.plans import (
+from coordinator.service.plans import (
     FULL_CLUSTERING_RANGE,
     ClusteringBound,
     ClusteringRange,

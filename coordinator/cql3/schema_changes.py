@@ -4,7 +4,7 @@ TABLE and TRUNCATE.
 A change is a set of schema entries stamped with this coordinator's clock (strictly
 after the entry it replaces); it is merged locally and pushed to every shard of every
 live node before the statement returns. A node that was down pulls it later, when
-its heartbeats show a different schema version (``node.schema.sync``). TRUNCATE needs
+its heartbeats show a different schema version (``node.gms.schema_sync``). TRUNCATE needs
 every node up, as in Cassandra, and empties the table on every shard.
 
 Invariant: IF [NOT] EXISTS and AlreadyExists are decided here, against this shard's
@@ -23,7 +23,7 @@ from node.errors import AlreadyExists, Invalid, Unavailable
 from node.rpc.transport import ShardId
 from node.rpc.verbs import Verb
 from node.schema.store import SchemaStore, keyspace_key, table_key
-from node.schema.sync import SchemaSync
+from node.gms.schema_sync import SchemaSync
 from node.gms.shard import Shard
 
 SCHEMA_STATEMENTS = (st.CreateKeyspace, st.DropKeyspace, st.CreateTable, st.DropTable,

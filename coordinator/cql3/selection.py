@@ -7,7 +7,7 @@ one place ORDER BY shows up, and every selector has an output name and CQL type.
 from __future__ import annotations
 
 from coordinator.cql3.binding import Binder
-from coordinator.cql3.plans import FULL_TOKEN_RANGE, ReadPlan, SelectorPlan
+from coordinator.service.plans import FULL_TOKEN_RANGE, ReadPlan, SelectorPlan
 from coordinator.cql3.restrictions import Restrictions, restrict
 from coordinator.cql3.statements import Select, Selector
 from node.errors import Invalid

@@ -20,8 +20,8 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from coordinator.cql3.plans import ReadPlan
-from coordinator.pager.page_builder import PageAssembler
+from coordinator.service.plans import ReadPlan
+from coordinator.service.page_builder import PageAssembler
 from coordinator.pager.paging_state import PagingCodec, PagingState
 from coordinator.service.range_scan import RangeScanner, ScanContext
 from coordinator.service.read_path import PartitionPageRead, ReadPath

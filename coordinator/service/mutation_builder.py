@@ -10,7 +10,7 @@ Invariant: every part of one statement carries the same timestamp.
 
 from __future__ import annotations
 
-from coordinator.cql3.plans import WritePlan
+from coordinator.service.plans import WritePlan
 from node.mutation.mutation import Cell, Mutation, RangeTombstone, Row, Tombstone
 
 

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from coordinator.service.consistency import Requirement, check_available, counts, requirement
-from coordinator.cql3.plans import ReadPlan, TokenRange as PlanTokenRange
-from coordinator.pager.page_builder import PageAssembler, ReplicaPage, reconcile_pages
+from coordinator.service.plans import ReadPlan, TokenRange as PlanTokenRange
+from coordinator.service.page_builder import PageAssembler, ReplicaPage, reconcile_pages
 from coordinator.service.reconciliation import PartitionData, partitions_from_fragments, repair_mutation
 from node.errors import ReadTimeout, RequestError
 from node.dht.sharding import shard_of

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from coordinator.service.consistency import check_available, counts, requirement
-from coordinator.pager.page_builder import ReplicaPage, reconcile_pages
+from coordinator.service.page_builder import ReplicaPage, reconcile_pages
 from coordinator.service.reconciliation import PartitionData, partitions_from_fragments, repair_mutation
 from node.errors import ReadTimeout, RequestError
 from node.dht.sharding import shard_of

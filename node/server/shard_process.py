@@ -42,7 +42,7 @@ from node.rpc.messaging import MessagingService
 from node.rpc.transport import ShardId
 from node.schema.definitions import TableSchema
 from node.schema.store import SchemaStore
-from node.schema.sync import SchemaSync
+from node.gms.schema_sync import SchemaSync
 from node.gms.shard import Shard
 from node.storage.engine import ShardStorage
 from node.storage.settings import StorageSettings

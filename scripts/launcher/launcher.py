@@ -30,6 +30,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Callable
 
+from scripts.cluster_client import add_config_argument
 from node.config import ClusterConfig, config_from_document, generated_nodes, load_config
 from node.errors import ConfigurationError, ShardsimError
 from scripts.ring_command import format_table
@@ -523,12 +524,12 @@ def _start(args: argparse.Namespace) -> int:
 
 def _add_location(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="the cluster's folder (default: data_dir of --config)")
-    parser.add_argument("--config", default="cluster.toml", help="cluster.toml (default: %(default)s)")
+    add_config_argument(parser)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     up = commands.add_parser("up", help="start a local cluster and wait until every node is UP")
-    up.add_argument("--config", default="cluster.toml", help="cluster.toml (default: %(default)s)")
+    add_config_argument(up)
     up.add_argument("--data-dir", help="where nodes keep their data (default: data_dir of the config)")
     up.add_argument("--nodes", type=int, help="generate N nodes instead of the config's")
     up.add_argument("--shards", type=int, help="shards per generated node")

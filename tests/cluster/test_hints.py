@@ -85,8 +85,10 @@ async def test_rows_written_while_a_replica_was_down_reach_it_after_restart(make
     await cluster.start_node("n3")
     await wait_for(lambda: pending_for(cluster, "n3") == 0, what="every hint delivered")
     assert counter(cluster, "sent") == ROWS and counter(cluster, "send_errors") == 0
-    assert not any(list(m.directory.joinpath("n3").glob("Hints-*.log")) for m in managers(cluster)), \
-        "every segment deleted once acknowledged"
+    # A segment's file goes once its last hint is acknowledged, just after the count drops.
+    await wait_for(lambda: not any(list(m.directory.joinpath("n3").glob("Hints-*.log"))
+                                   for m in managers(cluster)),
+                   what="every segment deleted once acknowledged")
     assert await rows_on_alone(cluster, "n3", range(ROWS)) == set(range(ROWS))
 
 

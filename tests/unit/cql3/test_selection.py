@@ -3,7 +3,7 @@
 import pytest
 
 from coordinator.cql3 import parse, plan
-from coordinator.cql3.plans import ClusteringBound, ClusteringRange, TokenBound, TokenRange
+from coordinator.service.plans import ClusteringBound, ClusteringRange, TokenBound, TokenRange
 from node.errors import Invalid
 from node.dht.token import token_of
 

@@ -16,7 +16,7 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-from coordinator.cql3.plans import ReadPlan, SelectorPlan
+from coordinator.service.plans import ReadPlan, SelectorPlan
 from coordinator.service.reconciliation import PartitionData
 from node.schema.definitions import CLUSTERING, PARTITION_KEY, STATIC
 from node.mutation.mutation import Cell, Row

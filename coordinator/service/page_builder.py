@@ -18,9 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from coordinator.cql3.plans import ReadPlan
+from coordinator.service.plans import ReadPlan
 from coordinator.service.reconciliation import PartitionData, merge
-from coordinator.pager.results import selected_rows
+from coordinator.service.results import selected_rows
 from node.readers.position import AFTER_END, AFTER_ROW, Position
 from node.readers.stream_order import is_after, is_mid_partition
 
