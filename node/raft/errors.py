@@ -16,6 +16,9 @@
 A ``RequestError`` raised by the state machine's ``apply`` is the command's outcome: it
 reaches the caller of ``add_entry`` as itself (also across a forwarded call).
 
+A raft error crosses RPC (a forwarded command's answer) as ``to_wire``/``from_wire``; a
+kind the receiver does not know arrives as a plain ``RaftError``.
+
 Invariant: ``NoQuorum(uncertain=False)`` and ``EntryDropped`` mean the command was
 never and will never be applied; every other failure after a proposal may hide a
 command that is applied later.
@@ -73,3 +76,31 @@ class RaftFailed(RaftError):
 
 class LogCorrupted(RaftError):
     pass
+
+
+_BY_NAME: dict[str, type[RaftError]] = {
+    cls.__name__: cls
+    for cls in (EntryDropped, OutcomeUnknown, CommandTooLarge, TooManyPending, RaftClosed,
+                RaftFailed, LogCorrupted)
+}
+
+
+def to_wire(error: RaftError) -> dict[str, Any]:
+    return {"kind": type(error).__name__, "message": error.message,
+            "details": {str(key): value for key, value in error.details.items()
+                        if value is None or isinstance(value, str | int | float | bool)}}
+
+
+def from_wire(value: Any) -> RaftError:
+    """Rebuild a raft error sent by ``to_wire``; unknown kinds become ``RaftError``."""
+    if not isinstance(value, dict):
+        return RaftError(f"malformed remote raft error: {value!r:.200}")
+    message = str(value.get("message", ""))
+    details = value.get("details") if isinstance(value.get("details"), dict) else {}
+    kind = value.get("kind")
+    if kind == "NoQuorum":
+        return NoQuorum(message, uncertain=bool(details.get("uncertain", True)))
+    cls = _BY_NAME.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        return RaftError(message, remote_kind=str(kind))
+    return cls(message, **{str(key): item for key, item in details.items()})
