@@ -34,6 +34,7 @@ class RaftConfig:
     send_window: int = 8              # messages in flight per peer
     send_timeout_s: float = 1.0
     default_timeout_s: float = 10.0   # add_entry and read_barrier without a timeout
+    max_timeout_s: float = 60.0       # the longest a leader waits for a forwarded call
 
     def __post_init__(self) -> None:
         assert self.tick_s > 0, "ticks move forward"
@@ -46,4 +47,4 @@ class RaftConfig:
         assert self.snapshot_threshold_entries >= 1 and self.snapshot_trailing_entries >= 0
         assert self.max_uncommitted_entries >= 1 and self.max_pending_reads >= 1
         assert self.send_queue_messages >= 1 and self.send_window >= 1
-        assert self.send_timeout_s > 0 and self.default_timeout_s > 0
+        assert self.send_timeout_s > 0 and 0 < self.default_timeout_s <= self.max_timeout_s

@@ -47,7 +47,9 @@ class DiskLogStore(LogStore):
     # --- loading ------------------------------------------------------------------
 
     def load(self) -> PersistedState:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        if not self.directory.is_dir():
+            self.directory.mkdir(parents=True)
+            fsync_directory(self.directory.parent)
         term, vote = self._load_term_vote()
         snapshot = self._load_snapshot()
         entries = self._load_log()

@@ -45,7 +45,8 @@ class LogEntry:
 
     @property
     def size_bytes(self) -> int:
-        return len(self.command) + 16
+        """An upper bound of its packed size (msgpack adds at most ~25 bytes)."""
+        return len(self.command) + 32
 
 
 @dataclass(frozen=True, slots=True)

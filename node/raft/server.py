@@ -285,7 +285,7 @@ class RaftServer:
         assert isinstance(request, AddEntryRequest)
         if self._failure is not None or self.fsm.role is not Role.LEADER:
             return encode_answer(AddEntryReply(NOT_LEADER, leader=self._leader_hint()))
-        timeout_s = min(float(request.timeout_s), self.config.default_timeout_s)
+        timeout_s = min(float(request.timeout_s), self.config.max_timeout_s)
         try:
             outcome = await self._propose_and_wait(request.command,
                                                    self.clock.monotonic() + timeout_s)
@@ -304,7 +304,7 @@ class RaftServer:
         assert isinstance(request, ReadBarrierRequest)
         if self._failure is not None or self.fsm.role is not Role.LEADER:
             return encode_answer(ReadBarrierReply(NOT_LEADER, leader=self._leader_hint()))
-        timeout_s = min(float(request.timeout_s), self.config.default_timeout_s)
+        timeout_s = min(float(request.timeout_s), self.config.max_timeout_s)
         try:
             index = await self._leader_read_index(self.clock.monotonic() + timeout_s)
         except NoQuorum:
