@@ -22,7 +22,7 @@ from node.raft.config import RaftConfig
 from node.raft.errors import NotLeader, TooManyPending
 from node.raft.fsm import RaftFsm, Ready, Role
 from node.raft.log_store import LogStore, MemoryLogStore
-from node.raft.messages import COMMAND, LogEntry, Message
+from node.raft.messages import LogEntry, Message
 
 SIM_CONFIG = RaftConfig(election_ticks=6, heartbeat_ticks=2, max_entries_per_message=4,
                         snapshot_threshold_entries=8, snapshot_trailing_entries=2,
@@ -330,6 +330,4 @@ def run(seed: int, size: int, events: int, **options: Any) -> FsmCluster:
     for _ in range(events):
         cluster.random_event()
     cluster.heal_and_wait_for_commit()
-    states = {m.applied: m.state for m in cluster.members.values()}
-    assert len({m.applied for m in cluster.members.values()}) >= 1 and len(states) >= 1
     return cluster
