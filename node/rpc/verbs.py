@@ -24,6 +24,14 @@ class Verb(enum.IntEnum):
     TRUNCATE = 11       # empty a table on one shard (TRUNCATE runs it on every shard)
     SHARD_CURSOR_READ = 12    # a multishard reader pulls a batch from a sibling shard's reader
     SHARD_CURSOR_FINISH = 13  # page end: push back unconsumed fragments, save or close the reader
+    RAFT_APPEND_ENTRIES = 14  # raft, one-way: a leader's entries or heartbeat
+    RAFT_APPEND_REPLY = 15    # raft, one-way: a follower's answer to an append
+    RAFT_VOTE = 16            # raft, one-way: a (pre-)vote request
+    RAFT_VOTE_REPLY = 17      # raft, one-way: a (pre-)vote answer
+    RAFT_INSTALL_SNAPSHOT = 18  # raft, one-way: a chunk of the leader's snapshot
+    RAFT_SNAPSHOT_REPLY = 19  # raft, one-way: a follower's answer to a snapshot chunk
+    RAFT_READ_BARRIER = 20    # raft: a follower asks the leader for a safe read index
+    RAFT_ADD_ENTRY = 21       # raft: a follower forwards a command to the leader
 
 
 def verb_name(number: int) -> str:
