@@ -41,6 +41,7 @@ from node.rpc.faults import NetworkFaults
 from node.rpc.messaging import MessagingService
 from node.rpc.transport import ShardId
 from node.schema.definitions import TableSchema
+from node.server.node_identity import check_node_identity
 from node.schema.store import SchemaStore
 from node.schema.sync import SchemaSync
 from node.gms.shard import Shard
@@ -263,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config, args.set)
         if args.data_dir:
             config = replace(config, data_dir=str(Path(args.data_dir).resolve()))
-        config.node(args.node)
+        check_node_identity(config.data_path() / args.node, args.node, config.node(args.node).shards)
     except ShardsimError as error:
         print(f"shard: error: {error}", file=sys.stderr)
         return 2
