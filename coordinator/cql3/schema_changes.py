@@ -46,8 +46,8 @@ class SchemaChanges:
         newest = max((self.store.entries[k][0] for k in keys if k in self.store.entries), default=0)
         return max(now, newest + 1)
 
-    async def _apply(self, entries: dict[str, Any]) -> None:
-        stamp = self._stamp(list(entries))
+    async def _apply(self, entries: dict[str, Any], stamp: int | None = None) -> None:
+        stamp = self._stamp(list(entries)) if stamp is None else stamp
         stamped = {key: [stamp, value] for key, value in entries.items()}
         await self.sync.push_everywhere(stamped, PUSH_TIMEOUT_S)
         self.changes += 1
@@ -94,8 +94,10 @@ class SchemaChanges:
         elif isinstance(statement, st.AlterTable):
             keyspace = keyspace_of(statement.table, session_keyspace)
             table = self.store.table(keyspace, statement.table.name)
-            altered = altered_table(statement, table)
-            await self._apply({table_key(keyspace, table.name): altered.to_wire()})
+            key = table_key(keyspace, table.name)
+            stamp = self._stamp([key])  # also the drop time of the columns it drops
+            altered = altered_table(statement, table, stamp)
+            await self._apply({key: altered.to_wire()}, stamp)
         elif isinstance(statement, st.Truncate):
             await self._truncate(statement, session_keyspace)
         else:  # pragma: no cover - guarded by handles()

@@ -32,6 +32,7 @@ from node.schema.definitions import TableSchema
 from node.storage.commitlog import Commitlog, list_segments, read_segment, segment_name
 from node.storage.compaction import pending_compactions
 from node.storage.disk import Disk
+from node.storage.dropped_cells import mutation_without_dropped
 from node.mutation.mutation import Mutation
 from node.readers.position import Position
 from node.readers.ranges import ClusteringSlice, PartitionRange
@@ -98,6 +99,7 @@ class ShardStorage:
                 if bound is not None and position <= bound:
                     continue
                 try:
+                    mutation = mutation_without_dropped(mutation, table.schema.dropped)
                     table.apply(mutation, position, now_s, mutation.size_bytes())
                 except Exception as exc:  # safety net: a shard always starts
                     self._count_unreplayable(path, position, exc)
@@ -178,7 +180,10 @@ class ShardStorage:
         bound because flushes fail) or ``OSError`` (commitlog write failed)."""
         assert self._opened and not self._closed, "apply on a storage that is not open"
         table = self._table(mutation.table_id)
-        table.validator.validate(mutation)
+        mutation = table.validator.validate(mutation)  # minus the cells of dropped columns
+        if mutation.partition_tombstone is None and mutation.static_row is None \
+                and not mutation.rows and not mutation.range_tombstones:
+            return  # nothing left to write
         if self._memtable_bytes() > self.settings.memtable_memory_limit_bytes:
             self.counters.writes_refused += 1
             raise Overloaded("memtables are over their memory bound "

@@ -256,7 +256,7 @@ class TableStore:
         cursors = [SSTableCursor(s, private) for s in inputs]
         streams = [cursor.partitions(None, None) for cursor in cursors]
         merged = merge_for_compaction(streams, now_s, self.schema.options.gc_grace_seconds,
-                                      max_purgeable)
+                                      max_purgeable, self.schema.dropped)
         expected = sum(s.partition_count for s in inputs)
         try:
             await asyncio.to_thread(self._write, path, merged, expected, position)
