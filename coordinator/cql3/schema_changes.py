@@ -5,7 +5,8 @@ A change is a set of schema entries stamped with this coordinator's clock (stric
 after the entry it replaces); it is merged locally and pushed to every shard of every
 live node before the statement returns. A node that was down pulls it later, when
 its heartbeats show a different schema version (``node.schema.sync``). TRUNCATE needs
-every node up, as in Cassandra, and empties the table on every shard.
+every node up, as in Cassandra, and empties the table on every shard, recording its
+time there so that no older write comes back later.
 
 Invariant: IF [NOT] EXISTS and AlreadyExists are decided here, against this shard's
 schema, before anything is pushed.
@@ -111,7 +112,10 @@ class SchemaChanges:
         if down:
             raise Unavailable("Cannot perform truncate operation: not all hosts are up",
                               consistency="ALL", required=len(nodes), alive=len(nodes) - len(down))
-        sends = [self.shard.messaging.send(Verb.TRUNCATE, ShardId(node, index), table.id,
+        # Cassandra's truncatedAt: every replica drops writes stamped at or before it that
+        # arrive later (hints, late deliveries, read repair) or that its commitlog replays
+        request = {"table": table.id, "truncated_at_us": self.shard.clock.now_us()}
+        sends = [self.shard.messaging.send(Verb.TRUNCATE, ShardId(node, index), request,
                                            timeout_s=PUSH_TIMEOUT_S)
                  for node in nodes for index in range(self.shard.shards_of(node))]
         await asyncio.gather(*sends)

@@ -14,6 +14,7 @@ Invariant: ``store`` returns True only once the hint is fsynced in its segment.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from node.errors import Invalid
@@ -32,8 +33,10 @@ from node.mutation.mutation import Mutation
 
 
 class HintsManager:
-    def __init__(self, shard: Shard, schema: SchemaStore, log: Any = None) -> None:
+    def __init__(self, shard: Shard, schema: SchemaStore, log: Any = None,
+                 truncated_at_us: Callable[[str], int | None] = lambda table_id: None) -> None:
         settings = shard.config.hints
+        self.truncated_at_us = truncated_at_us   # the shard storage's record of TRUNCATEs
         self.shard = shard
         self.schema = schema
         self.clock = shard.clock

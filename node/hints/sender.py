@@ -6,12 +6,13 @@ record in it is acknowledged.
 At replay a hint older than its table's ``gc_grace_seconds`` is discarded (its
 tombstones could resurrect data a compaction already purged; the smaller of the
 table's gc_grace when the hint was written and now counts, so lowering gc_grace
-never lets an old hint through), a hint of a dropped table is discarded, and a hint
-whose token the target no longer owns goes to the token's current replicas instead
-(hinted again for those that are DOWN). A hint its target refuses for good (``Invalid``
-while the target's schema agrees with ours) is counted and skipped: it would be
-refused at every round, and must not hold back the hints behind it. Any other failed
-send ends the round; the acknowledged offsets of a partly replayed segment are
+never lets an old hint through), a hint of a dropped table is discarded, what a hint
+holds from before its table's last TRUNCATE (timestamps at or before it) is left out
+(the hint is discarded if nothing is left), and a hint whose token the target no
+longer owns goes to the token's current replicas instead (hinted again for those
+that are DOWN). A hint its target refuses for good (``Invalid`` while the target's
+schema agrees with ours) is counted and skipped: it would be refused at every round,
+and must not hold back the hints behind it. Any other failed send ends the round; the acknowledged offsets of a partly replayed segment are
 remembered, so the next round resends only what is missing.
 
 Invariant: a record leaves the disk only with its whole segment, and only after each
@@ -31,6 +32,8 @@ from node.hints.segment import decode_payload, read_records
 from node.hints.statistics import HintCounters
 from node.hints.store import HintStore
 from node.hints.throttle import Throttle
+from node.mutation.mutation import Mutation
+from node.storage.truncation import mutation_after_truncation
 
 IN_FLIGHT_MAX = 128
 
@@ -45,6 +48,8 @@ class HintRouting(Protocol):
     def is_alive(self, node: str) -> bool: ...
 
     def agrees_on_schema(self, node: str) -> bool: ...  # its schema version equals ours
+
+    def truncated_at_us(self, table_id: str) -> int | None: ...  # the table's last TRUNCATE
 
 
 Deliver = Callable[[str, list[Any]], Awaitable[Any]]       # (node, mutation wire)
@@ -148,6 +153,14 @@ class HintSender:
             self.counters.discarded_gc_grace += 1
             finished()
             return
+        truncated_at_us = self.routing.truncated_at_us(table_id)
+        if truncated_at_us is not None:
+            kept_wire = _after_truncation(wire, truncated_at_us)
+            if kept_wire is None:
+                self.counters.discarded_truncated += 1
+                finished()
+                return
+            wire = kept_wire
         replicas = self.routing.replicas_of(table_id, token)
         targets = [self.target] if self.target in replicas else list(replicas)
         await self.throttle.acquire(len(payload))
@@ -190,3 +203,16 @@ class HintSender:
             if targets != [self.target]:
                 self.counters.redirected += 1
         finished()
+
+
+def _after_truncation(wire: list[Any], truncated_at_us: int) -> list[Any] | None:
+    """The hint's mutation without what a TRUNCATE at ``truncated_at_us`` removed;
+    None when nothing is left. A malformed one goes as it is (its target refuses it)."""
+    try:
+        mutation = Mutation.from_wire(wire)
+        kept = mutation_after_truncation(mutation, truncated_at_us)
+    except (TypeError, ValueError, IndexError, KeyError, AttributeError):
+        return wire
+    if kept is None:
+        return None
+    return wire if kept is mutation else kept.to_wire()

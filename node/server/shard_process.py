@@ -168,10 +168,11 @@ async def build_shard(config: ClusterConfig, node: str, shard_index: int, *, clo
     replica.register(messaging)
     schema_sync = SchemaSync(shard, schema)
     hint_receiver = register_hint_receiver(messaging, replica)
-    hints = HintsManager(shard, schema, log=log)
+    hints = HintsManager(shard, schema, log=log, truncated_at_us=storage.truncated_at_us)
     hints.open()
     shard.admin_handlers.update(hints.admin_handlers())
     writes = WritePath(shard, hints=hints)
+    replica.before_truncate = writes.wait_background_of
     reads = ReadPath(shard)
     processor = QueryProcessor(shard, schema, SchemaChanges(shard, schema, schema_sync), writes, reads)
     metrics = MetricsRegistry()

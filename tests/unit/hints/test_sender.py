@@ -29,9 +29,13 @@ class FakeShard:
         self.fail_token = None
         self.invalid_tokens = set()   # the target refuses these hints (Invalid)
         self.schema_agrees = True     # the target's schema version equals ours
+        self.truncated = {}           # table -> time of its last TRUNCATE
 
     def agrees_on_schema(self, node):
         return self.schema_agrees
+
+    def truncated_at_us(self, table_id):
+        return self.truncated.get(table_id)
 
     def gc_grace_s(self, table_id):
         return self.gc_grace.get(table_id)
@@ -186,3 +190,25 @@ async def test_hint_expiry_uses_the_smaller_of_gc_grace_at_creation_and_now(tmp_
     clock.advance(DAY_S)
     assert await sender.replay()
     assert counters.discarded_gc_grace == 2 and counters.sent == 3
+
+
+def hint_with_cells(token, timestamps, clock):
+    rows = [[b"", [None, None, {f"c{i}": [ts, b"x", 0, 0] for i, ts in enumerate(timestamps)}]]]
+    return frame(encode_payload(clock.now_us(), ["t", b"k%d" % token, token, None, None, rows, []]))
+
+
+async def test_what_a_hint_holds_from_before_its_table_s_truncation_is_not_sent(tmp_path):
+    clock, shard = ManualClock(), FakeShard()
+    store, sender, counters = make(tmp_path, shard, clock)
+    shard.truncated["t"] = 1_000
+    store.append(hint_with_cells(1, [500, 1_000], clock))   # all of it before: discarded
+    store.append(hint_with_cells(2, [500, 2_000], clock))   # in part: the rest goes
+    sent = []
+
+    async def deliver(node, wire):
+        sent.append(wire)
+    sender.deliver = deliver
+    assert await sender.replay()
+    assert counters.discarded_truncated == 1 and counters.sent == 1
+    assert [wire[2] for wire in sent] == [2]
+    assert list(sent[0][5][0][1][2]) == ["c1"]
