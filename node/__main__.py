@@ -2,7 +2,9 @@
 
 Checks the config once, logs to ``<data dir>/<node>/node.log`` (structlog JSON lines,
 ``node`` bound), then runs ``node.server.supervisor.Supervisor`` over one ``node.server.shard_process``
-process per shard. Exit codes: 0 stopped on a signal, 1 a shard died, 2 bad config.
+process per shard. Exit codes: 0 stopped on a signal, 1 a shard died, 2 bad config
+(including a shard count other than the one the node's data was created with,
+``node.server.node_identity``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from node.clock import SystemClock
 from node.config import load_config
 from node.errors import ShardsimError
 from node.logsetup import configure_process_logging
+from node.server.node_identity import ensure_node_identity
 from node.server.supervisor import Supervisor, run_supervisor, shard_command
 
 
@@ -45,10 +48,11 @@ def main(argv: list[str] | None = None) -> int:
         if data_dir is not None:
             config = replace(config, data_dir=str(data_dir))
         settings = config.node(args.node)
+        node_dir = config.data_path() / args.node
+        ensure_node_identity(node_dir, args.node, settings.shards)
     except ShardsimError as error:
         print(f"node: error: {error}", file=sys.stderr)
         return 2
-    node_dir = config.data_path() / args.node
     configure_process_logging(node_dir / "node.log", args.node, None)
     log = structlog.get_logger()
     commands = [shard_command(config_path, args.node, shard, data_dir=data_dir,

@@ -4,7 +4,7 @@
     plan(statement, lookup, session_keyspace, params) -> ReadPlan | list[WritePlan]
     keyspace_from(CreateKeyspace) -> KeyspaceSchema
     table_from(CreateTable, session_keyspace) -> TableSchema
-    altered_table(AlterTable, TableSchema) -> TableSchema
+    altered_table(AlterTable, TableSchema, now_us) -> TableSchema
 """
 
 from coordinator.cql3.analysis import keyspace_of, plan, table_of

@@ -25,6 +25,7 @@ from node.schema.definitions import (
     REGULAR,
     STATIC,
     ColumnDef,
+    DroppedColumn,
     KeyspaceSchema,
     TableOptions,
     TableSchema,
@@ -81,26 +82,46 @@ def table_from(statement: CreateTable, session_keyspace: str | None) -> TableSch
     return TableSchema(keyspace, statement.table.name, tuple(columns), options)
 
 
-def altered_table(statement: AlterTable, table: TableSchema) -> TableSchema:
-    """The new version of ``table`` after one ALTER TABLE (same id)."""
+def altered_table(statement: AlterTable, table: TableSchema, now_us: int) -> TableSchema:
+    """The new version of ``table`` after one ALTER TABLE (same id). A DROP records each
+    column's drop time (``now_us``, the change's timestamp), type and kind; an ADD of a
+    dropped name must keep its type and kind, as in Cassandra."""
     if statement.add:
         columns = list(table.columns)
         for spec in statement.add:
             if table.has_column(spec.name) or spec.name in [c.name for c in columns]:
                 raise Invalid(f"Invalid column name {spec.name} because it conflicts with an "
                               "existing column")
-            columns.append(_column(spec))
+            column = _column(spec)
+            _check_re_add(column, table.dropped_column(spec.name))
+            columns.append(column)
         return table.altered(columns=tuple(columns))
     if statement.drop:
-        dropped = set()
+        dropped: dict[str, DroppedColumn] = {}
         for name in statement.drop:
             if not table.has_column(name):
                 raise Invalid(f"Column {name} was not found in table {table.qualified_name}")
-            if table.column(name).kind in (PARTITION_KEY, CLUSTERING):
+            column = table.column(name)
+            if column.kind in (PARTITION_KEY, CLUSTERING):
                 raise Invalid(f"Cannot drop PRIMARY KEY part {name}")
-            dropped.add(name)
-        return table.altered(columns=tuple(c for c in table.columns if c.name not in dropped))
+            dropped[name] = DroppedColumn(name, now_us, column.type, column.kind)
+        kept = tuple(d for d in table.dropped_columns if d.name not in dropped)
+        return table.altered(columns=tuple(c for c in table.columns if c.name not in dropped),
+                             dropped_columns=kept + tuple(dropped.values()))
     return table.altered(options=options_from(statement.options, table.options))
+
+
+def _check_re_add(column: ColumnDef, dropped: DroppedColumn | None) -> None:
+    """Cassandra's rule: a dropped column comes back only with its type and kind (a
+    replica that has not seen the re-add yet would read new bytes with the old type)."""
+    if dropped is None:
+        return
+    if dropped.kind != column.kind:
+        raise Invalid(f"Cannot re-add previously dropped column '{column.name}' of kind "
+                      f"{column.kind.upper()}, incompatible with previous kind {dropped.kind.upper()}")
+    if dropped.type.name != column.type.name:
+        raise Invalid(f"Cannot re-add previously dropped column '{column.name}' of type "
+                      f"{column.type.name}, incompatible with previous type {dropped.type.name}")
 
 
 def options_from(options: tuple[tuple[str, Any], ...], base: TableOptions) -> TableOptions:

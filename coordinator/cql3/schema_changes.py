@@ -5,7 +5,8 @@ A change is a set of schema entries stamped with this coordinator's clock (stric
 after the entry it replaces); it is merged locally and pushed to every shard of every
 live node before the statement returns. A node that was down pulls it later, when
 its heartbeats show a different schema version (``node.gms.schema_sync``). TRUNCATE needs
-every node up, as in Cassandra, and empties the table on every shard.
+every node up, as in Cassandra, and empties the table on every shard, recording its
+time there so that no older write comes back later.
 
 Invariant: IF [NOT] EXISTS and AlreadyExists are decided here, against this shard's
 schema, before anything is pushed.
@@ -46,8 +47,8 @@ class SchemaChanges:
         newest = max((self.store.entries[k][0] for k in keys if k in self.store.entries), default=0)
         return max(now, newest + 1)
 
-    async def _apply(self, entries: dict[str, Any]) -> None:
-        stamp = self._stamp(list(entries))
+    async def _apply(self, entries: dict[str, Any], stamp: int | None = None) -> None:
+        stamp = self._stamp(list(entries)) if stamp is None else stamp
         stamped = {key: [stamp, value] for key, value in entries.items()}
         await self.sync.push_everywhere(stamped, PUSH_TIMEOUT_S)
         self.changes += 1
@@ -94,8 +95,10 @@ class SchemaChanges:
         elif isinstance(statement, st.AlterTable):
             keyspace = keyspace_of(statement.table, session_keyspace)
             table = self.store.table(keyspace, statement.table.name)
-            altered = altered_table(statement, table)
-            await self._apply({table_key(keyspace, table.name): altered.to_wire()})
+            key = table_key(keyspace, table.name)
+            stamp = self._stamp([key])  # also the drop time of the columns it drops
+            altered = altered_table(statement, table, stamp)
+            await self._apply({key: altered.to_wire()}, stamp)
         elif isinstance(statement, st.Truncate):
             await self._truncate(statement, session_keyspace)
         else:  # pragma: no cover - guarded by handles()
@@ -109,7 +112,10 @@ class SchemaChanges:
         if down:
             raise Unavailable("Cannot perform truncate operation: not all hosts are up",
                               consistency="ALL", required=len(nodes), alive=len(nodes) - len(down))
-        sends = [self.shard.messaging.send(Verb.TRUNCATE, ShardId(node, index), table.id,
+        # Cassandra's truncatedAt: every replica drops writes stamped at or before it that
+        # arrive later (hints, late deliveries, read repair) or that its commitlog replays
+        request = {"table": table.id, "truncated_at_us": self.shard.clock.now_us()}
+        sends = [self.shard.messaging.send(Verb.TRUNCATE, ShardId(node, index), request,
                                            timeout_s=PUSH_TIMEOUT_S)
                  for node in nodes for index in range(self.shard.shards_of(node))]
         await asyncio.gather(*sends)

@@ -56,6 +56,7 @@ class WritePath:
         self.hints = hints
         self.stats = WriteStatistics()
         self._background: set[asyncio.Task[Any]] = set()
+        self._background_tables: dict[asyncio.Task[Any], str] = {}
         self._dc_of = {n.name: n.dc for n in shard.config.nodes}
 
     def statistics(self) -> WriteStatistics:
@@ -171,12 +172,21 @@ class WritePath:
             return
         task = asyncio.get_running_loop().create_task(finish())
         self._background.add(task)
+        self._background_tables[task] = mutation.table_id
         task.add_done_callback(self._background.discard)
+        task.add_done_callback(self._background_tables.pop)
 
     async def wait_background(self) -> None:
         """Wait until every background delivery (and its hints) is done."""
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
+
+    async def wait_background_of(self, table_id: str) -> None:
+        """Wait until the background deliveries of ``table_id`` running now are done
+        (TRUNCATE waits here; each ends within the write timeout, then hints)."""
+        running = [task for task, table in self._background_tables.items() if table == table_id]
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
 
     async def aclose(self) -> None:
         await self.wait_background()

@@ -14,6 +14,7 @@ Invariant: ``store`` returns True only once the hint is fsynced in its segment.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from node.errors import Invalid
@@ -32,8 +33,10 @@ from node.mutation.mutation import Mutation
 
 
 class HintsManager:
-    def __init__(self, shard: Shard, schema: SchemaStore, log: Any = None) -> None:
+    def __init__(self, shard: Shard, schema: SchemaStore, log: Any = None,
+                 truncated_at_us: Callable[[str], int | None] = lambda table_id: None) -> None:
         settings = shard.config.hints
+        self.truncated_at_us = truncated_at_us   # the shard storage's record of TRUNCATEs
         self.shard = shard
         self.schema = schema
         self.clock = shard.clock
@@ -110,20 +113,25 @@ class HintsManager:
         return True
 
     async def store(self, target: str, mutation: Mutation) -> bool:
-        """Write a hint for ``target``; True once it is durable."""
-        return await self._store_wire(target, mutation.to_wire(), self.clock.now_us())
+        """Write a hint for ``target``; True once it is durable. The hint records its
+        table's gc_grace_seconds of now: replay expires it by the smaller of that and
+        the table's gc_grace at replay time."""
+        return await self._store_wire(target, mutation.to_wire(), self.clock.now_us(),
+                                      self.gc_grace_s(mutation.table_id))
 
-    async def _store_wire(self, target: str, wire: list[Any], created_us: int) -> bool:
+    async def _store_wire(self, target: str, wire: list[Any], created_us: int,
+                          gc_grace_s: int | None) -> bool:
         if self._closed or target not in self._dc_of or target == self.shard.node:
             return False
         endpoint = self._endpoint(target)
-        return await endpoint.store_hint(encode_payload(created_us, wire),
+        return await endpoint.store_hint(encode_payload(created_us, wire, gc_grace_s),
                                          self.settings.max_bytes_per_target)
 
-    async def _rehint(self, target: str, wire: list[Any], created_us: int) -> bool:
+    async def _rehint(self, target: str, wire: list[Any], created_us: int,
+                      gc_grace_s: int | None) -> bool:
         if not self.accepts(target):
             return False
-        return await self._store_wire(target, wire, created_us)
+        return await self._store_wire(target, wire, created_us, gc_grace_s)
 
     # --- what a sender asks (HintRouting) ----------------------------------------
 
@@ -139,6 +147,12 @@ class HintsManager:
 
     def is_alive(self, node: str) -> bool:
         return self.shard.failure_detector.is_alive(node)
+
+    def agrees_on_schema(self, node: str) -> bool:
+        """Does ``node`` (as its last heartbeat says) have our schema version? Only then
+        is its ``Invalid`` refusal of a hint final, not a schema it has yet to pull."""
+        endpoint = self.shard.failure_detector.endpoints.get(node)
+        return endpoint is not None and endpoint.schema_version == self.schema.version()
 
     async def deliver(self, node: str, wire: list[Any]) -> Any:
         """Send one hinted mutation to the shard of ``node`` that owns its token."""

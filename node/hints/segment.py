@@ -1,7 +1,9 @@
 """The framing of hint segments: append-only files of checksummed records.
 
 A record is ``[magic u32][payload length u32][crc32(payload) u32][payload]``. The
-payload is msgpack ``[created_us, mutation wire]``. Reading resynchronizes after a
+payload is msgpack ``[created_us, mutation wire, gc_grace_s]``: the table's
+``gc_grace_seconds`` when the hint was written is optional (records written before it
+existed hold two fields and decode with ``gc_grace_s = None``). Reading resynchronizes after a
 torn or corrupt record by scanning for the next magic whose record checks out, so one
 bad record costs only itself: the records after it in the same segment are still
 delivered. Each bad region is counted once.
@@ -18,7 +20,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgpack
 
@@ -42,19 +44,32 @@ def list_segment_ids(directory: Path) -> list[int]:
     return sorted(found)
 
 
-def encode_payload(created_us: int, mutation_wire: list[Any]) -> bytes:
-    return msgpack.packb([created_us, mutation_wire], use_bin_type=True)
+class HintPayload(NamedTuple):
+    created_us: int
+    wire: list[Any]              # the mutation's wire form
+    gc_grace_s: int | None       # the table's gc_grace_seconds at creation; None: not recorded
 
 
-def decode_payload(payload: bytes) -> tuple[int, list[Any]]:
-    """``(created_us, mutation wire)``; ValueError if the payload is not a hint."""
+def encode_payload(created_us: int, mutation_wire: list[Any], gc_grace_s: int | None = None) -> bytes:
+    fields = [created_us, mutation_wire] if gc_grace_s is None else \
+        [created_us, mutation_wire, gc_grace_s]
+    return msgpack.packb(fields, use_bin_type=True)
+
+
+def decode_payload(payload: bytes) -> HintPayload:
+    """The hint of a payload; ValueError if the payload is not a hint."""
     try:
-        created_us, wire = msgpack.unpackb(payload, raw=False)
+        fields = msgpack.unpackb(payload, raw=False)
     except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as error:
         raise ValueError(f"not a hint record: {error}") from None
-    if not isinstance(created_us, int) or not isinstance(wire, list) or len(wire) < 3:
+    if not isinstance(fields, list) or len(fields) not in (2, 3):
         raise ValueError("not a hint record: wrong shape")
-    return created_us, wire
+    created_us, wire = fields[0], fields[1]
+    gc_grace_s = fields[2] if len(fields) == 3 else None
+    if not isinstance(created_us, int) or not isinstance(wire, list) or len(wire) < 3 \
+            or not (gc_grace_s is None or (type(gc_grace_s) is int and gc_grace_s >= 0)):
+        raise ValueError("not a hint record: wrong shape")
+    return HintPayload(created_us, wire, gc_grace_s)
 
 
 def frame(payload: bytes) -> bytes:

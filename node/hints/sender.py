@@ -4,10 +4,15 @@ number in flight, throttled in bytes per second), a segment deleted once every
 record in it is acknowledged.
 
 At replay a hint older than its table's ``gc_grace_seconds`` is discarded (its
-tombstones could resurrect data a compaction already purged), a hint of a dropped
-table is discarded, and a hint whose token the target no longer owns goes to the
-token's current replicas instead (hinted again for those that are DOWN). A failed
-send ends the round; the acknowledged offsets of a partly replayed segment are
+tombstones could resurrect data a compaction already purged; the smaller of the
+table's gc_grace when the hint was written and now counts, so lowering gc_grace
+never lets an old hint through), a hint of a dropped table is discarded, what a hint
+holds from before its table's last TRUNCATE (timestamps at or before it) is left out
+(the hint is discarded if nothing is left), and a hint whose token the target no
+longer owns goes to the token's current replicas instead (hinted again for those
+that are DOWN). A hint its target refuses for good (``Invalid`` while the target's
+schema agrees with ours) is counted and skipped: it would be refused at every round,
+and must not hold back the hints behind it. Any other failed send ends the round; the acknowledged offsets of a partly replayed segment are
 remembered, so the next round resends only what is missing.
 
 Invariant: a record leaves the disk only with its whole segment, and only after each
@@ -22,10 +27,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from node.clock import Clock
+from node.errors import Invalid
 from node.hints.segment import decode_payload, read_records
 from node.hints.statistics import HintCounters
 from node.hints.store import HintStore
 from node.hints.throttle import Throttle
+from node.mutation.mutation import Mutation
+from node.storage.truncation import mutation_after_truncation
 
 IN_FLIGHT_MAX = 128
 
@@ -39,9 +47,14 @@ class HintRouting(Protocol):
 
     def is_alive(self, node: str) -> bool: ...
 
+    def agrees_on_schema(self, node: str) -> bool: ...  # its schema version equals ours
+
+    def truncated_at_us(self, table_id: str) -> int | None: ...  # the table's last TRUNCATE
+
 
 Deliver = Callable[[str, list[Any]], Awaitable[Any]]       # (node, mutation wire)
-Rehint = Callable[[str, list[Any], int], Awaitable[bool]]  # (node, mutation wire, created_us)
+# (node, mutation wire, created_us, gc_grace_s at creation or None)
+Rehint = Callable[[str, list[Any], int, "int | None"], Awaitable[bool]]
 
 
 class _Round:
@@ -123,7 +136,7 @@ class HintSender:
             self.store.acknowledge(segment_id)
 
         try:
-            created_us, wire = decode_payload(payload)
+            created_us, wire, created_gc_grace_s = decode_payload(payload)
         except ValueError:  # checksum fine, contents not a hint: skipped (and remembered) once
             self.counters.corrupted_records += 1
             finished()
@@ -134,10 +147,20 @@ class HintSender:
             self.counters.discarded_unknown_table += 1
             finished()
             return
+        if created_gc_grace_s is not None:
+            gc_grace_s = min(gc_grace_s, created_gc_grace_s)
         if self.clock.now_s() - created_us / 1_000_000 >= gc_grace_s:
             self.counters.discarded_gc_grace += 1
             finished()
             return
+        truncated_at_us = self.routing.truncated_at_us(table_id)
+        if truncated_at_us is not None:
+            kept_wire = _after_truncation(wire, truncated_at_us)
+            if kept_wire is None:
+                self.counters.discarded_truncated += 1
+                finished()
+                return
+            wire = kept_wire
         replicas = self.routing.replicas_of(table_id, token)
         targets = [self.target] if self.target in replicas else list(replicas)
         await self.throttle.acquire(len(payload))
@@ -146,16 +169,24 @@ class HintSender:
         if state.failed:
             return
         task = asyncio.get_running_loop().create_task(
-            self._send(wire, created_us, targets, finished, state))
+            self._send(wire, created_us, created_gc_grace_s, targets, finished, state))
         state.in_flight.add(task)
 
-    async def _send(self, wire: list[Any], created_us: int, targets: list[str],
-                    finished: Callable[[], None], state: _Round) -> None:
+    async def _send(self, wire: list[Any], created_us: int, created_gc_grace_s: int | None,
+                    targets: list[str], finished: Callable[[], None], state: _Round) -> None:
+        refused: list[str] = []
         try:
             for node in targets:
                 if node == self.target or self.routing.is_alive(node):
-                    await self.deliver(node, wire)
-                elif not await self.rehint(node, wire, created_us):
+                    try:
+                        await self.deliver(node, wire)
+                    except Invalid as error:
+                        if not self.routing.agrees_on_schema(node):
+                            raise  # it may accept the hint once it has our schema
+                        refused.append(node)
+                        self.log.warning("hints.refused_for_good", target=self.target, node=node,
+                                         table_id=wire[0], error=str(error)[:200])
+                elif not await self.rehint(node, wire, created_us, created_gc_grace_s):
                     raise RuntimeError(f"no hint could be stored for {node}")
         except asyncio.CancelledError:
             raise
@@ -165,7 +196,23 @@ class HintSender:
                 self.log.info("hints.send_failed", target=self.target, error=str(error)[:200])
             state.failed = True
             return
-        self.counters.sent += 1
-        if targets != [self.target]:
-            self.counters.redirected += 1
+        if refused:
+            self.counters.discarded_invalid += 1
+        if len(refused) < len(targets):
+            self.counters.sent += 1
+            if targets != [self.target]:
+                self.counters.redirected += 1
         finished()
+
+
+def _after_truncation(wire: list[Any], truncated_at_us: int) -> list[Any] | None:
+    """The hint's mutation without what a TRUNCATE at ``truncated_at_us`` removed;
+    None when nothing is left. A malformed one goes as it is (its target refuses it)."""
+    try:
+        mutation = Mutation.from_wire(wire)
+        kept = mutation_after_truncation(mutation, truncated_at_us)
+    except (TypeError, ValueError, IndexError, KeyError, AttributeError):
+        return wire
+    if kept is None:
+        return None
+    return wire if kept is mutation else kept.to_wire()

@@ -18,6 +18,8 @@ class HintCounters:
     dropped_limit: int = 0            # not written: target's hints over max_bytes_per_target
     discarded_gc_grace: int = 0       # found at replay older than the table's gc_grace_seconds
     discarded_unknown_table: int = 0  # found at replay for a table that no longer exists
+    discarded_invalid: int = 0        # refused for good by the target (Invalid, schemas agreeing)
+    discarded_truncated: int = 0      # found at replay written before its table's last TRUNCATE
     send_errors: int = 0              # replay sends that failed (the hint stays)
     store_errors: int = 0             # hints the disk refused
     corrupted_records: int = 0        # torn or corrupt records skipped at replay

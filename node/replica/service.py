@@ -14,6 +14,7 @@ unknown table is answered with an ``Invalid`` error.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgpack
@@ -41,6 +42,9 @@ class ReplicaService:
         self.mutations_applied = 0
         self.reads_served = 0
         self.digest_reads_served = 0
+        # awaited before a TRUNCATE empties a table (the composition root waits there for
+        # this shard's background writes to the table)
+        self.before_truncate: Callable[[str], Awaitable[None]] = _nothing_to_wait_for
 
     def statistics(self) -> dict[str, int]:
         return {"mutations_applied": self.mutations_applied, "reads_served": self.reads_served,
@@ -55,7 +59,15 @@ class ReplicaService:
             return self.read_partition(payload)
 
         async def on_truncate(source: Any, payload: Any) -> Any:
-            self.storage.truncate(self._table(payload).id)
+            # {"table": id, "truncated_at_us": T}, or a bare table id (no time) from older shards
+            table_id, truncated_at_us = payload, None
+            if isinstance(payload, dict):
+                table_id, truncated_at_us = payload.get("table"), payload.get("truncated_at_us")
+                if truncated_at_us is not None and type(truncated_at_us) is not int:
+                    raise Invalid("malformed truncate request")
+            table = self._table(table_id)
+            await self.before_truncate(table.id)
+            self.storage.truncate(table.id, truncated_at_us)
             return True
 
         messaging.register(Verb.MUTATION, on_mutation)
@@ -121,3 +133,7 @@ class ReplicaService:
 
 class _LimitReached(Exception):
     pass
+
+
+async def _nothing_to_wait_for(table_id: str) -> None:
+    return None

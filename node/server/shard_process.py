@@ -41,6 +41,7 @@ from node.rpc.faults import NetworkFaults
 from node.rpc.messaging import MessagingService
 from node.rpc.transport import ShardId
 from node.schema.definitions import TableSchema
+from node.server.node_identity import check_node_identity
 from node.schema.store import SchemaStore
 from node.gms.schema_sync import SchemaSync
 from node.gms.shard import Shard
@@ -167,10 +168,11 @@ async def build_shard(config: ClusterConfig, node: str, shard_index: int, *, clo
     replica.register(messaging)
     schema_sync = SchemaSync(shard, schema)
     hint_receiver = register_hint_receiver(messaging, replica)
-    hints = HintsManager(shard, schema, log=log)
+    hints = HintsManager(shard, schema, log=log, truncated_at_us=storage.truncated_at_us)
     hints.open()
     shard.admin_handlers.update(hints.admin_handlers())
     writes = WritePath(shard, hints=hints)
+    replica.before_truncate = writes.wait_background_of
     reads = ReadPath(shard)
     processor = QueryProcessor(shard, schema, SchemaChanges(shard, schema, schema_sync), writes, reads)
     metrics = MetricsRegistry()
@@ -263,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config, args.set)
         if args.data_dir:
             config = replace(config, data_dir=str(Path(args.data_dir).resolve()))
-        config.node(args.node)
+        check_node_identity(config.data_path() / args.node, args.node, config.node(args.node).shards)
     except ShardsimError as error:
         print(f"shard: error: {error}", file=sys.stderr)
         return 2

@@ -5,8 +5,9 @@ bucket's average; everything under ``SMALL_SSTABLE_BYTES`` shares one bucket); a
 with at least ``min_threshold`` members is a pending compaction, and the smallest such
 bucket (at most ``max_threshold`` members) runs first.
 
-Merging reconciles partitions, drops what tombstones shadow, turns expired cells into
-tombstones, and purges tombstones whose deletion time is older than ``gc_grace_seconds``
+Merging reconciles partitions, leaves out the cells of dropped columns, drops what
+tombstones shadow, turns expired cells into tombstones, and purges tombstones whose
+deletion time is older than ``gc_grace_seconds``
 (and, so that a purge can never resurrect data, whose timestamp is below every
 timestamp of data outside the compaction).
 
@@ -20,6 +21,8 @@ import heapq
 from typing import Iterable, Iterator
 
 from node.mutation.mutation import RangeTombstone, Row, newer_tombstone
+from node.schema.definitions import DroppedColumns
+from node.storage.dropped_cells import row_without_dropped
 from node.storage.partition import Partition
 from node.mutation.reconcile import (
     covering_deletion,
@@ -62,25 +65,26 @@ def pending_compactions(sstables: list[SSTable], min_threshold: int, max_thresho
 
 
 def merge_for_compaction(inputs: Iterable[Iterator[Partition]], now_s: float,
-                         gc_grace_seconds: int,
-                         max_purgeable_timestamp_us: int) -> Iterator[Partition]:
+                         gc_grace_seconds: int, max_purgeable_timestamp_us: int,
+                         dropped: DroppedColumns | None = None) -> Iterator[Partition]:
+    """The merged partitions of ``inputs``, leaving out the cells ``dropped`` leaves out."""
     gc_before_s = now_s - gc_grace_seconds
     group: list[Partition] = []
     for partition in heapq.merge(*inputs, key=lambda p: p.position):
         if group and group[0].position != partition.position:
-            merged = _merge_group(group, now_s, gc_before_s, max_purgeable_timestamp_us)
+            merged = _merge_group(group, now_s, gc_before_s, max_purgeable_timestamp_us, dropped)
             if merged is not None:
                 yield merged
             group = []
         group.append(partition)
     if group:
-        merged = _merge_group(group, now_s, gc_before_s, max_purgeable_timestamp_us)
+        merged = _merge_group(group, now_s, gc_before_s, max_purgeable_timestamp_us, dropped)
         if merged is not None:
             yield merged
 
 
 def _merge_group(group: list[Partition], now_s: float, gc_before_s: float,
-                 max_purgeable_us: int) -> Partition | None:
+                 max_purgeable_us: int, dropped: DroppedColumns | None) -> Partition | None:
     tombstone = None
     static_row: Row | None = None
     range_tombstones: list[RangeTombstone] = []
@@ -107,12 +111,18 @@ def _merge_group(group: list[Partition], now_s: float, gc_before_s: float,
                             if rt.tombstone.timestamp_us > tombstone.timestamp_us]
     kept_rows = []
     for clustering, row in rows:
+        if dropped:
+            row = row_without_dropped(row, dropped)  # type: ignore[assignment]
+            if row is None:
+                continue
         deletion = covering_deletion(tombstone, range_tombstones, clustering)
         shadowed = shadow_row(row, deletion, now_s)
         if shadowed is not None:
             shadowed = purge_row(shadowed, gc_before_s, max_purgeable_us)
         if shadowed is not None:
             kept_rows.append((clustering, shadowed))
+    if static_row is not None and dropped:
+        static_row = row_without_dropped(static_row, dropped)
     if static_row is not None:
         static_row = shadow_row(static_row, tombstone, now_s)
         if static_row is not None:

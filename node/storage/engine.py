@@ -7,6 +7,9 @@ and only then acknowledged. A background maintenance task flushes sealed memtabl
 (retrying failed flushes every ``flush_retry_ms``), discards commitlog segments that
 hold nothing unflushed, and runs size-tiered compactions.
 
+Writes (and replayed records) stamped at or before a table's last TRUNCATE are
+dropped (``truncation``), so nothing made before a TRUNCATE comes back.
+
 Commitlog records of tables not known at ``open()`` are skipped and counted
 (``commitlog_skipped_records``): the schema store gives every live table to
 ``open()``, so such records belong to dropped tables. A record that does not decode,
@@ -32,6 +35,7 @@ from node.schema.definitions import TableSchema
 from node.storage.commitlog import Commitlog, list_segments, read_segment, segment_name
 from node.storage.compaction import pending_compactions
 from node.storage.disk import Disk
+from node.storage.dropped_cells import mutation_without_dropped
 from node.mutation.mutation import Mutation
 from node.readers.position import Position
 from node.readers.ranges import ClusteringSlice, PartitionRange
@@ -39,6 +43,7 @@ from node.storage.reader import ShardReader
 from node.storage.settings import SYNC_BATCH, StorageSettings
 from node.storage.statistics import Counters, StorageStatistics
 from node.storage.table import TableStore, table_directory
+from node.storage.truncation import mutation_after_truncation
 from node.storage.validation import check_shape
 
 
@@ -98,7 +103,12 @@ class ShardStorage:
                 if bound is not None and position <= bound:
                     continue
                 try:
-                    table.apply(mutation, position, now_s, mutation.size_bytes())
+                    kept = mutation_after_truncation(
+                        mutation_without_dropped(mutation, table.schema.dropped),
+                        table.truncated_at_us)
+                    if kept is None:
+                        continue
+                    table.apply(kept, position, now_s, kept.size_bytes())
                 except Exception as exc:  # safety net: a shard always starts
                     self._count_unreplayable(path, position, exc)
                     continue
@@ -159,10 +169,18 @@ class ShardStorage:
             table.drop()
             self._discard_flushed_segments()
 
-    def truncate(self, table_id: str) -> None:
+    def truncate(self, table_id: str, truncated_at_us: int | None = None) -> None:
+        """Empty the table; with ``truncated_at_us`` (the TRUNCATE's time), every write
+        stamped at or before it that arrives later (a hint, a late delivery, a read
+        repair) or that the commitlog replays is dropped too."""
         table = self._table(table_id)
-        table.truncate(self.commitlog.last_position)
+        table.truncate(self.commitlog.last_position, truncated_at_us)
         self._discard_flushed_segments()
+
+    def truncated_at_us(self, table_id: str) -> int | None:
+        """The time of the table's last TRUNCATE on this shard (None: never, or unknown table)."""
+        table = self.tables.get(table_id)
+        return None if table is None else table.truncated_at_us
 
     def _table(self, table_id: str) -> TableStore:
         table = self.tables.get(table_id)
@@ -178,7 +196,12 @@ class ShardStorage:
         bound because flushes fail) or ``OSError`` (commitlog write failed)."""
         assert self._opened and not self._closed, "apply on a storage that is not open"
         table = self._table(mutation.table_id)
-        table.validator.validate(mutation)
+        mutation = table.validator.validate(mutation)  # minus the cells of dropped columns
+        kept = mutation_after_truncation(mutation, table.truncated_at_us)
+        if kept is None or (kept.partition_tombstone is None and kept.static_row is None
+                            and not kept.rows and not kept.range_tombstones):
+            return  # nothing left to write: truncated, or only dropped columns
+        mutation = kept
         if self._memtable_bytes() > self.settings.memtable_memory_limit_bytes:
             self.counters.writes_refused += 1
             raise Overloaded("memtables are over their memory bound "

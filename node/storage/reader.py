@@ -12,6 +12,9 @@ re-seeks them strictly after the last partition it loaded, keeping the cursors (
 their cached blocks) of SSTables that are still there. An open reader holds a
 reference to each SSTable it reads, so compaction never deletes a file under it.
 
+Cells of dropped columns (``TableSchema.dropped``) are left out as the partition is
+loaded.
+
 Invariant: the stream handed out never repeats and never skips a fragment of what the
 sources held when its partition was loaded; within ``read`` nothing awaits, so no
 source changes under an iterator.
@@ -30,6 +33,7 @@ from node.readers.fragments import (
     RangeTombstoneFragment,
     StaticRow,
 )
+from node.storage.dropped_cells import row_without_dropped
 from node.storage.memtable import Memtable
 from node.mutation.mutation import RangeTombstone, Row, newer_tombstone
 from node.storage.partition import Partition
@@ -265,6 +269,7 @@ class ShardReader:
     def _merge(self, parts: list[Partition]) -> list[tuple[Fragment, Position]]:
         now_s = self.now_s
         counters = self._counters
+        dropped = self._table.schema.dropped   # cells of dropped columns are left out
         counters.partitions_read += len(parts)
         token, key = parts[0].token, parts[0].key
         tombstone = None
@@ -292,6 +297,8 @@ class ShardReader:
             range_tombstones = [rt for rt in range_tombstones
                                 if rt.tombstone.timestamp_us > limit]
         out: list[tuple[Fragment, Position]] = []
+        if static_row is not None and dropped:
+            static_row = row_without_dropped(static_row, dropped)
         if static_row is not None:
             static_row = shadow_row(static_row, tombstone, now_s)
         pieces: list[RangeTombstone] = []
@@ -303,6 +310,10 @@ class ShardReader:
             rows = rows[::-1]
         body: list[tuple[Fragment, Position]] = []
         for clustering, row in rows:
+            if dropped:
+                row = row_without_dropped(row, dropped)  # type: ignore[assignment]
+                if row is None:
+                    continue
             deletion = covering_deletion(tombstone, range_tombstones, clustering) \
                 if range_tombstones else tombstone
             kept = shadow_row(row, deletion, now_s)

@@ -7,6 +7,10 @@ recorded in an SSTable means "everything of this table up to here is on disk".
 ``sources_version`` grows whenever the set of memtables or SSTables changes, which
 tells open readers to re-seek.
 
+A TRUNCATE records, in ``truncated_at``, the commitlog position and the TRUNCATE's
+time (``truncated_at_us``): the engine then drops every later-arriving write stamped
+at or before that time (``truncation``).
+
 Invariant: a memtable leaves ``flushing`` only once its SSTable is renamed into place
 and opened; a failed flush keeps it (and its commitlog segments) for a retry. An
 SSTable whose commitlog position is at or before ``truncated_at`` is never loaded,
@@ -61,6 +65,7 @@ class TableStore:
         self.sstables: list[SSTable] = []
         self.sources_version = 0
         self.truncated_at: tuple[int, int] | None = None
+        self.truncated_at_us: int | None = None   # Cassandra's truncatedAt: older writes are gone
         self.flush_lock = asyncio.Lock()
         self.compaction_lock = asyncio.Lock()
         self.compacting: set[int] = set()
@@ -96,7 +101,10 @@ class TableStore:
         self._next_generation = max(self._next_generation, logged + 1)
         marker = self.directory / TRUNCATION_FILE
         if marker.exists():
-            self.truncated_at = tuple(msgpack.unpackb(marker.read_bytes()))  # type: ignore
+            # [segment, offset] or, since truncation times, [segment, offset, truncated_at_us]
+            recorded = msgpack.unpackb(marker.read_bytes())
+            self.truncated_at = (recorded[0], recorded[1])
+            self.truncated_at_us = recorded[2] if len(recorded) > 2 else None
         for entry in sorted(self.directory.iterdir()):
             if entry.name.endswith(".tmp"):
                 entry.unlink()
@@ -256,7 +264,7 @@ class TableStore:
         cursors = [SSTableCursor(s, private) for s in inputs]
         streams = [cursor.partitions(None, None) for cursor in cursors]
         merged = merge_for_compaction(streams, now_s, self.schema.options.gc_grace_seconds,
-                                      max_purgeable)
+                                      max_purgeable, self.schema.dropped)
         expected = sum(s.partition_count for s in inputs)
         try:
             await asyncio.to_thread(self._write, path, merged, expected, position)
@@ -318,13 +326,19 @@ class TableStore:
 
     # -- truncate and drop --------------------------------------------------------------
 
-    def truncate(self, position: tuple[int, int]) -> None:
-        """Forget every write at or before ``position``: memtables, SSTables. The
-        position is on disk (fsynced, folder too) before anything is dropped, so
-        ``load`` deletes any SSTable of those writes a crash leaves behind."""
-        self.disk.write_file_atomically(self.directory / TRUNCATION_FILE,
-                                        msgpack.packb(list(position)))
+    def truncate(self, position: tuple[int, int], truncated_at_us: int | None = None) -> None:
+        """Forget every write at or before ``position``: memtables, SSTables; and, from
+        now on, every write with a timestamp at or before ``truncated_at_us`` (the
+        TRUNCATE's time; a later truncation time never moves back). Both are on disk
+        (fsynced, folder too) before anything is dropped, so ``load`` deletes any
+        SSTable of those writes a crash leaves behind."""
+        if truncated_at_us is None or (self.truncated_at_us is not None
+                                       and self.truncated_at_us > truncated_at_us):
+            truncated_at_us = self.truncated_at_us
+        recorded = list(position) if truncated_at_us is None else [*position, truncated_at_us]
+        self.disk.write_file_atomically(self.directory / TRUNCATION_FILE, msgpack.packb(recorded))
         self.truncated_at = position
+        self.truncated_at_us = truncated_at_us
         self._discard_everything()
 
     def _discard_everything(self) -> None:

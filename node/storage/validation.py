@@ -8,7 +8,11 @@ are precomputed, since it runs on every write).
 non-empty range tombstones). Commitlog replay runs it on every record, since a record
 written under an older schema must still replay.
 
-Invariant: a mutation that passes ``validate`` is well-shaped and has only columns of
+``validate`` leaves out the cells of dropped columns (``dropped_cells``) instead of
+refusing the mutation: a write, read repair or hint made before a DROP COLUMN still
+applies, minus the column. A column the table never had is still refused.
+
+Invariant: a mutation that ``validate`` returns is well-shaped and has only columns of
 the table, static cells only in the static row, regular cells only in clustering rows,
 full clustering keys, and values that deserialize for their column's type. Anything
 else raises ``node.errors.Invalid`` and nothing is written: a record that reaches the
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 from node.errors import Invalid
 from node.schema.definitions import REGULAR, STATIC, TableSchema
+from node.storage.dropped_cells import mutation_without_dropped
 from node.mutation.mutation import Cell, Mutation, RangeTombstone, Row, Tombstone
 
 INT64_MIN = -(1 << 63)
@@ -31,12 +36,15 @@ class MutationValidator:
         self._columns = {c.name: (c.kind, c.type) for c in schema.columns}
         self._clustering_count = len(schema.clustering_columns)
 
-    def validate(self, mutation: Mutation) -> None:
+    def validate(self, mutation: Mutation) -> Mutation:
+        """The mutation to apply: ``mutation`` without the cells of dropped columns
+        (itself when it has none). Raises ``Invalid``."""
         schema = self.schema
         if mutation.table_id != schema.id:
             raise Invalid(f"mutation for table id {mutation.table_id} applied to "
                           f"{schema.qualified_name} ({schema.id})")
         check_shape(mutation)
+        mutation = mutation_without_dropped(mutation, schema.dropped)
         if not mutation.key:
             raise Invalid(f"partition key of {schema.qualified_name} must be non-empty bytes")
         if mutation.static_row is not None:
@@ -46,6 +54,7 @@ class MutationValidator:
         for clustering, row in mutation.rows.items():
             self._validate_clustering(clustering)
             self._validate_cells(row, REGULAR)
+        return mutation
 
     def _validate_clustering(self, clustering: bytes) -> None:
         schema = self.schema

@@ -33,6 +33,7 @@ from typing import Any, Callable
 from scripts.cluster_client import add_config_argument
 from node.config import ClusterConfig, config_from_document, generated_nodes, load_config
 from node.errors import ConfigurationError, ShardsimError
+from node.server.node_identity import check_node_identity
 from scripts.ring_command import format_table
 
 UP_TIMEOUT_S = 60.0
@@ -388,6 +389,8 @@ def _up(args: argparse.Namespace) -> int:
                             f"stop them with shardsim down --data-dir {data_dir}")
     if args.fresh:
         wipe(data_dir, config)
+    for node in config.nodes:  # refused here, in one line, before anything is spawned
+        check_node_identity(data_dir / node.name, node.name, node.shards)
     busy = busy_ports(config)
     if busy:
         raise ShardsimError("ports in use: " + ", ".join(busy))
@@ -508,6 +511,8 @@ def _start(args: argparse.Namespace) -> int:
     entry = node_entry(cluster, args.node)
     if node_pids(data_dir, entry):
         raise ShardsimError(f"node {args.node} is already running (pid {entry['pid']})")
+    settings = load_config(data_dir / "cluster.toml").node(args.node)
+    check_node_identity(data_dir / args.node, args.node, settings.shards)
     process = spawn_node(data_dir, args.node, cluster.get("shard_script"))
     entry["pid"] = process.pid
     write_cluster(data_dir, cluster)

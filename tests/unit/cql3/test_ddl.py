@@ -4,7 +4,7 @@ import pytest
 
 from coordinator.cql3 import altered_table, keyspace_from, parse, table_from
 from node.errors import ConfigError, Invalid
-from node.schema.definitions import CLUSTERING, PARTITION_KEY, REGULAR, STATIC
+from node.schema.definitions import CLUSTERING, PARTITION_KEY, REGULAR, STATIC, TableSchema
 
 
 def test_simple_strategy_keyspace():
@@ -106,14 +106,14 @@ def wide():
 
 
 def test_alter_add_drop_and_options_keep_id_and_change_version(wide):
-    added = altered_table(parse("ALTER TABLE t ADD (n bigint, s int STATIC)"), wide)
+    added = altered_table(parse("ALTER TABLE t ADD (n bigint, s int STATIC)"), wide, 1)
     assert [c.name for c in added.columns] == ["k", "c", "v", "n", "s"]
     assert added.column("s").kind == STATIC
     assert added.id == wide.id and added.version != wide.version
-    dropped = altered_table(parse("ALTER TABLE t DROP v"), added)
+    dropped = altered_table(parse("ALTER TABLE t DROP v"), added, 2)
     assert not dropped.has_column("v")
     tuned = altered_table(parse("ALTER TABLE t WITH gc_grace_seconds = 5 AND compression = "
-                                "{'class': 'ZstdCompressor'}"), dropped)
+                                "{'class': 'ZstdCompressor'}"), dropped, 3)
     assert tuned.options.gc_grace_seconds == 5 and tuned.options.compression == "zstd"
     assert tuned.options.default_time_to_live == 0
 
@@ -127,8 +127,38 @@ def test_alter_add_drop_and_options_keep_id_and_change_version(wide):
 ])
 def test_invalid_alter(wide, text, fragment):
     with pytest.raises(Invalid) as caught:
-        altered_table(parse(text), wide)
+        altered_table(parse(text), wide, 1)
     assert fragment in caught.value.message
+
+
+def test_a_drop_records_the_drop_time_type_and_kind_and_survives_the_wire(wide):
+    added = altered_table(parse("ALTER TABLE t ADD s int STATIC"), wide, 1)
+    dropped = altered_table(parse("ALTER TABLE t DROP (v, s)"), added, 1000)
+    assert [(d.name, d.dropped_at_us, d.type.name, d.kind) for d in dropped.dropped_columns] == \
+        [("v", 1000, "text", "regular"), ("s", 1000, "int", "static")]
+    again = altered_table(parse("ALTER TABLE t DROP v"),
+                          altered_table(parse("ALTER TABLE t ADD v text"), dropped, 1500), 2000)
+    assert again.dropped_column("v").dropped_at_us == 2000, "the latest drop counts"
+    assert TableSchema.from_wire(again.to_wire()).dropped_columns == again.dropped_columns
+    assert "dropped_columns" not in wide.to_wire(), "tables that never dropped encode as before"
+    old_entry = {k: v for k, v in wide.to_wire().items()}
+    assert TableSchema.from_wire(old_entry).dropped_columns == ()
+    assert not again.dropped.keeps("v", 2000) and again.dropped.keeps("w", 1)
+    re_added = altered_table(parse("ALTER TABLE t ADD v text"), again, 3000)
+    assert not re_added.dropped.keeps("v", 2000) and re_added.dropped.keeps("v", 2001)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("ALTER TABLE t ADD v int", "Cannot re-add previously dropped column 'v' of type int, "
+                                "incompatible with previous type text"),
+    ("ALTER TABLE t ADD v text STATIC", "Cannot re-add previously dropped column 'v' of kind "
+                                        "STATIC, incompatible with previous kind REGULAR"),
+])
+def test_re_adding_a_dropped_column_with_another_type_or_kind_is_refused(wide, text, message):
+    dropped = altered_table(parse("ALTER TABLE t DROP v"), wide, 10)
+    with pytest.raises(Invalid) as caught:
+        altered_table(parse(text), dropped, 20)
+    assert caught.value.message == message
 
 
 def test_table_keyspace_from_statement_else_session():

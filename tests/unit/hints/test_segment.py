@@ -21,7 +21,13 @@ def test_records_round_trip_in_order():
     payloads = records(5)
     found, bad = read_all(b"".join(frame(p) for p in payloads))
     assert found == payloads and bad == []
-    assert decode_payload(found[3]) == (1003, ["table", b"key3", 3, None, None, [], []])
+    assert decode_payload(found[3]) == (1003, ["table", b"key3", 3, None, None, [], []], None)
+
+
+def test_a_payload_carries_the_table_gc_grace_and_old_payloads_still_decode():
+    wire = ["table", b"key", 1, None, None, [], []]
+    assert decode_payload(encode_payload(5, wire, 3600)).gc_grace_s == 3600
+    assert decode_payload(encode_payload(5, wire)) == (5, wire, None)
 
 
 def test_a_flipped_byte_costs_only_its_record():

@@ -70,3 +70,25 @@ def test_a_malformed_entry_changes_nothing(bad):
     assert store.version() == version and ("ks", "u") not in store.tables
     store.merge(create(30, table("later")))  # DDL still works afterwards
     assert ("ks", "later") in store.tables
+
+
+def test_dropped_columns_persist_and_sync_and_old_entries_still_load(tmp_path):
+    from node.schema.definitions import DroppedColumn
+
+    path = tmp_path / "schema.msgpack"
+    store = SchemaStore(path)
+    store.merge(create(10, table()))  # an entry as written before dropped columns existed
+    assert "dropped_columns" not in store.entries[table_key("ks", "t")][1]
+    altered = table().altered(columns=table().columns[:1],
+                              dropped_columns=(DroppedColumn("v", 20, TYPES["text"]),))
+    altered = TableSchema("ks", "t", altered.columns, altered.options, store.tables[("ks", "t")].id,
+                          "v2", altered.dropped_columns)
+    store.merge({table_key("ks", "t"): [20, altered.to_wire()]})
+    peer = SchemaStore(None)
+    peer.merge(store.snapshot())            # what a pull or a push carries
+    reloaded = SchemaStore(path)
+    reloaded.load()
+    for other in (peer, reloaded):
+        dropped = other.table("ks", "t").dropped_columns
+        assert [(d.name, d.dropped_at_us, d.type.name) for d in dropped] == [("v", 20, "text")]
+        assert other.version() == store.version()
