@@ -31,6 +31,15 @@ class TimeoutSettings:
     write_ms: int = 2000
     read_ms: int = 5000
     range_ms: int = 10000
+    ddl_ms: int = 10000     # a schema change waits this long for group 0 (leader, majority)
+
+
+@dataclass(frozen=True)
+class Group0Settings:
+    tick_ms: int = 100          # Raft's tick (ScyllaDB: 100 ms)
+    election_ticks: int = 10    # election timeout drawn in [10, 20) ticks
+    heartbeat_ticks: int = 2
+    snapshot_entries: int = 1024
 
 
 @dataclass(frozen=True)
@@ -99,6 +108,7 @@ class ClusterConfig:
     secret: str = ""
     timeouts: TimeoutSettings = field(default_factory=TimeoutSettings)
     failure_detector: FailureDetectorSettings = field(default_factory=FailureDetectorSettings)
+    group0: Group0Settings = field(default_factory=Group0Settings)
     hints: HintSettings = field(default_factory=HintSettings)
     paging: PagingSettings = field(default_factory=PagingSettings)
     commitlog: CommitlogSettings = field(default_factory=CommitlogSettings)
@@ -211,7 +221,7 @@ def _validate(config: ClusterConfig) -> None:
         fail(f"num_tokens: must be between 1 and 1024, got {config.num_tokens}")
     if not 0 <= config.sharding_ignore_msb <= 16:
         fail(f"sharding_ignore_msb: must be between 0 and 16, got {config.sharding_ignore_msb}")
-    for section in ("timeouts", "failure_detector"):
+    for section in ("timeouts", "failure_detector", "group0"):
         for key, value in dataclasses.asdict(getattr(config, section)).items():
             if value <= 0:
                 fail(f"{section}.{key}: must be positive, got {value}")

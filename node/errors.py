@@ -51,6 +51,13 @@ class ServerError(RequestError):
     name, code, http_status = "ServerError", 0x0000, 500
 
 
+class NoQuorum(ServerError):
+    """A schema change that group 0 could not commit: no leader or no majority reachable
+    within ``timeouts.ddl_ms`` (ScyllaDB: "cannot perform schema change: no quorum").
+    A ServerError to CQL clients (code 0x0000); HTTP 503, as the cluster may recover."""
+    http_status = 503
+
+
 class Unavailable(RequestError):
     name, code, http_status = "Unavailable", 0x1000, 503
 

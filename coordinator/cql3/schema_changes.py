@@ -1,121 +1,143 @@
 """Schema statements executed by a coordinator: CREATE/DROP KEYSPACE, CREATE/DROP/ALTER
-TABLE and TRUNCATE.
+TABLE and TRUNCATE, each committed through group 0 (``node/raft/group0``).
 
-A change is a set of schema entries stamped with this coordinator's clock (strictly
-after the entry it replaces); it is merged locally and pushed to every shard of every
-live node before the statement returns. A node that was down pulls it later, when
-its heartbeats show a different schema version (``node.gms.schema_sync``). TRUNCATE needs
-every node up, as in Cassandra, and empties the table on every shard, recording its
-time there so that no older write comes back later.
+A statement is turned into a change of schema entries by a ``build`` function that
+group 0's client runs after a read barrier, against the schema every change committed
+so far made; the change is proposed guarded by the state it was computed from, and if
+another change won the race, ``build`` runs again on the newer schema. So ``IF NOT
+EXISTS`` and ``AlreadyExists`` are decided against the committed schema, racing creates
+give one table, and two ALTERs through two nodes both land. The statement answers once
+the change is applied on this node (every shard of it). Without a majority within
+``timeouts.ddl_ms`` it fails with ``NoQuorum`` and nothing changes.
 
-Invariant: IF [NOT] EXISTS and AlreadyExists are decided here, against this shard's
-schema, before anything is pushed.
+TRUNCATE needs every node up, as in Cassandra; its committed time (Cassandra's
+``truncatedAt``) empties the table on every shard of every node as each applies it, and
+every write stamped at or before it that arrives later is dropped.
 """
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from coordinator.cql3 import statements as st
 from coordinator.cql3.analysis import keyspace_of
 from coordinator.cql3.ddl import altered_table, keyspace_from, table_from
 from node.errors import AlreadyExists, Invalid, Unavailable
-from node.rpc.transport import ShardId
-from node.rpc.verbs import Verb
-from node.schema.store import SchemaStore, keyspace_key, table_key
-from node.gms.schema_sync import SchemaSync
 from node.gms.shard import Shard
+from node.raft.group0.commands import SchemaChange, Truncation
+from node.raft.group0.service import Group0Client
+from node.schema.store import SchemaStore, keyspace_key, table_key
 
 SCHEMA_STATEMENTS = (st.CreateKeyspace, st.DropKeyspace, st.CreateTable, st.DropTable,
                      st.AlterTable, st.Truncate)
-PUSH_TIMEOUT_S = 10.0
+Build = Callable[[SchemaStore], SchemaChange | None]
 
 
 class SchemaChanges:
-    def __init__(self, shard: Shard, store: SchemaStore, sync: SchemaSync) -> None:
+    def __init__(self, shard: Shard, store: SchemaStore, group0: Group0Client) -> None:
         self.shard = shard
         self.store = store
-        self.sync = sync
+        self.group0 = group0
         self.changes = 0
 
     def handles(self, statement: st.Statement) -> bool:
         return isinstance(statement, SCHEMA_STATEMENTS)
 
-    def _stamp(self, keys: list[str]) -> int:
-        now = self.shard.clock.now_us()
-        newest = max((self.store.entries[k][0] for k in keys if k in self.store.entries), default=0)
-        return max(now, newest + 1)
-
-    async def _apply(self, entries: dict[str, Any], stamp: int | None = None) -> None:
-        stamp = self._stamp(list(entries)) if stamp is None else stamp
-        stamped = {key: [stamp, value] for key, value in entries.items()}
-        await self.sync.push_everywhere(stamped, PUSH_TIMEOUT_S)
-        self.changes += 1
+    def _change(self, store: SchemaStore, entries: dict[str, Any], description: str,
+                stamp: int | None = None, truncation: Truncation | None = None) -> SchemaChange:
+        if stamp is None:
+            stamp = _stamp(store, list(entries), self.shard.clock.now_us())
+        return SchemaChange(prev_state_id=-1, entries=entries, stamp_us=stamp,
+                            description=description, truncation=truncation)
 
     async def execute(self, statement: st.Statement, session_keyspace: str | None, params: Any) -> None:
+        build = self._builder(statement, session_keyspace)
+        if await self.group0.change(build):
+            self.changes += 1
+
+    def _builder(self, statement: st.Statement, session_keyspace: str | None) -> Build:
+        description = type(statement).__name__
         if isinstance(statement, st.CreateKeyspace):
-            if statement.name in self.store.keyspaces:
-                if statement.if_not_exists:
-                    return
-                raise AlreadyExists(f"Cannot add existing keyspace \"{statement.name}\"",
-                                    keyspace=statement.name, table="")
-            keyspace = keyspace_from(statement)
-            await self._apply({keyspace_key(keyspace.name): keyspace.to_wire()})
+            def build(store: SchemaStore) -> SchemaChange | None:
+                if statement.name in store.keyspaces:
+                    if statement.if_not_exists:
+                        return None
+                    raise AlreadyExists(f"Cannot add existing keyspace \"{statement.name}\"",
+                                        keyspace=statement.name, table="")
+                keyspace = keyspace_from(statement)
+                return self._change(store, {keyspace_key(keyspace.name): keyspace.to_wire()},
+                                    f"{description} {statement.name}")
         elif isinstance(statement, st.DropKeyspace):
-            if statement.name not in self.store.keyspaces:
-                if statement.if_exists:
-                    return
-                raise Invalid(f"Cannot drop non existing keyspace '{statement.name}'.")
-            entries: dict[str, Any] = {keyspace_key(statement.name): None}
-            for (keyspace, name) in self.store.tables:
-                if keyspace == statement.name:
-                    entries[table_key(keyspace, name)] = None
-            await self._apply(entries)
+            def build(store: SchemaStore) -> SchemaChange | None:
+                if statement.name not in store.keyspaces:
+                    if statement.if_exists:
+                        return None
+                    raise Invalid(f"Cannot drop non existing keyspace '{statement.name}'.")
+                entries: dict[str, Any] = {keyspace_key(statement.name): None}
+                for (keyspace, name) in store.tables:
+                    if keyspace == statement.name:
+                        entries[table_key(keyspace, name)] = None
+                return self._change(store, entries, f"{description} {statement.name}")
         elif isinstance(statement, st.CreateTable):
             keyspace = keyspace_of(statement.table, session_keyspace)
-            self.store.keyspace(keyspace)
-            if (keyspace, statement.table.name) in self.store.tables:
-                if statement.if_not_exists:
-                    return
-                raise AlreadyExists(f"Cannot add already existing table \"{statement.table.name}\" "
-                                    f"to keyspace \"{keyspace}\"", keyspace=keyspace,
-                                    table=statement.table.name)
-            table = table_from(statement, keyspace)
-            await self._apply({table_key(keyspace, table.name): table.to_wire()})
+            table = table_from(statement, keyspace)  # its id is drawn once, here
+
+            def build(store: SchemaStore) -> SchemaChange | None:
+                store.keyspace(keyspace)
+                if (keyspace, statement.table.name) in store.tables:
+                    if statement.if_not_exists:
+                        return None
+                    raise AlreadyExists(f"Cannot add already existing table \"{statement.table.name}\" "
+                                        f"to keyspace \"{keyspace}\"", keyspace=keyspace,
+                                        table=statement.table.name)
+                return self._change(store, {table_key(keyspace, table.name): table.to_wire()},
+                                    f"{description} {table.qualified_name}")
         elif isinstance(statement, st.DropTable):
             keyspace = keyspace_of(statement.table, session_keyspace)
-            if (keyspace, statement.table.name) not in self.store.tables:
-                if statement.if_exists:
-                    return
-                self.store.keyspace(keyspace)
-                raise Invalid(f"Cannot drop non existing table '{statement.table.name}' "
-                              f"in keyspace '{keyspace}'.")
-            await self._apply({table_key(keyspace, statement.table.name): None})
+
+            def build(store: SchemaStore) -> SchemaChange | None:
+                if (keyspace, statement.table.name) not in store.tables:
+                    if statement.if_exists:
+                        return None
+                    store.keyspace(keyspace)
+                    raise Invalid(f"Cannot drop non existing table '{statement.table.name}' "
+                                  f"in keyspace '{keyspace}'.")
+                return self._change(store, {table_key(keyspace, statement.table.name): None},
+                                    f"{description} {keyspace}.{statement.table.name}")
         elif isinstance(statement, st.AlterTable):
             keyspace = keyspace_of(statement.table, session_keyspace)
-            table = self.store.table(keyspace, statement.table.name)
-            key = table_key(keyspace, table.name)
-            stamp = self._stamp([key])  # also the drop time of the columns it drops
-            altered = altered_table(statement, table, stamp)
-            await self._apply({key: altered.to_wire()}, stamp)
+
+            def build(store: SchemaStore) -> SchemaChange | None:
+                table = store.table(keyspace, statement.table.name)
+                key = table_key(keyspace, table.name)
+                stamp = _stamp(store, [key], self.shard.clock.now_us())  # also the columns' drop time
+                altered = altered_table(statement, table, stamp)
+                return self._change(store, {key: altered.to_wire()},
+                                    f"{description} {table.qualified_name}", stamp)
         elif isinstance(statement, st.Truncate):
-            await self._truncate(statement, session_keyspace)
+            build = self._truncate_builder(statement, session_keyspace)
         else:  # pragma: no cover - guarded by handles()
             raise Invalid(f"not a schema statement: {type(statement).__name__}")
+        return build
 
-    async def _truncate(self, statement: st.Truncate, session_keyspace: str | None) -> None:
+    def _truncate_builder(self, statement: st.Truncate, session_keyspace: str | None) -> Build:
         keyspace = keyspace_of(statement.table, session_keyspace)
-        table = self.store.table(keyspace, statement.table.name)
         nodes = [n.name for n in self.shard.config.nodes]
         down = [n for n in nodes if not self.shard.failure_detector.is_alive(n)]
         if down:
             raise Unavailable("Cannot perform truncate operation: not all hosts are up",
                               consistency="ALL", required=len(nodes), alive=len(nodes) - len(down))
-        # Cassandra's truncatedAt: every replica drops writes stamped at or before it that
-        # arrive later (hints, late deliveries, read repair) or that its commitlog replays
-        request = {"table": table.id, "truncated_at_us": self.shard.clock.now_us()}
-        sends = [self.shard.messaging.send(Verb.TRUNCATE, ShardId(node, index), request,
-                                           timeout_s=PUSH_TIMEOUT_S)
-                 for node in nodes for index in range(self.shard.shards_of(node))]
-        await asyncio.gather(*sends)
+
+        def build(store: SchemaStore) -> SchemaChange | None:
+            table = store.table(keyspace, statement.table.name)
+            # Cassandra's truncatedAt: every replica drops writes stamped at or before it
+            # that arrive later (hints, late deliveries, read repair) or that it replays
+            truncation = Truncation(table.id, self.shard.clock.now_us())
+            return self._change(store, {}, f"TRUNCATE {table.qualified_name}", truncation=truncation)
+        return build
+
+
+def _stamp(store: SchemaStore, keys: list[str], now_us: int) -> int:
+    newest = max((store.entries[k][0] for k in keys if k in store.entries), default=0)
+    return max(now_us, newest + 1)

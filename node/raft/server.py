@@ -53,6 +53,7 @@ from node.raft.messages import (DROPPED, FAILED, MEMBER_VERBS, NO_QUORUM, NOT_LE
 from node.raft.sender import PeerSender
 from node.raft.state_machine import StateMachine
 from node.raft.waiters import Applied, ApplyWaiters
+from node.rpc.eager import continue_in_task
 from node.rpc.errors import ConnectionLost, PeerUnreachable, RpcError, TransportClosed
 from node.rpc.messaging import MessagingService
 from node.rpc.timers import Timers
@@ -281,6 +282,7 @@ class RaftServer:
             del self._reads[read_id]
 
     async def _on_add_entry(self, source: ShardId, payload: Any) -> dict[str, Any]:
+        await continue_in_task()  # it waits under a deadline
         request = self._decode_request(Verb.RAFT_ADD_ENTRY, source, payload)
         assert isinstance(request, AddEntryRequest)
         if self._failure is not None or self.fsm.role is not Role.LEADER:
@@ -300,6 +302,7 @@ class RaftServer:
                                            outcome.result, error, uncertain=False))
 
     async def _on_read_barrier(self, source: ShardId, payload: Any) -> dict[str, Any]:
+        await continue_in_task()  # it waits under a deadline
         request = self._decode_request(Verb.RAFT_READ_BARRIER, source, payload)
         assert isinstance(request, ReadBarrierRequest)
         if self._failure is not None or self.fsm.role is not Role.LEADER:

@@ -48,3 +48,10 @@ def _resume(coroutine: Coroutine[Any, Any, None], waiting_on: Any) -> Generator[
                 waiting_on = coroutine.send(sent)
             except StopIteration as stop:
                 return stop.value
+
+
+async def continue_in_task() -> None:
+    """Yield once, so that a handler started eagerly goes on inside its own task: a
+    handler that enters a deadline (which cancels the current task) calls this first."""
+    if asyncio.current_task() is None:
+        await asyncio.sleep(0)

@@ -32,6 +32,8 @@ class Verb(enum.IntEnum):
     RAFT_SNAPSHOT_REPLY = 19  # raft, one-way: a follower's answer to a snapshot chunk
     RAFT_READ_BARRIER = 20    # raft: a follower asks the leader for a safe read index
     RAFT_ADD_ENTRY = 21       # raft: a follower forwards a command to the leader
+    GROUP0_BARRIER = 22       # a coordinator shard asks its node's group 0 member for a read barrier
+    GROUP0_PROPOSE = 23       # a coordinator shard hands a schema change to its node's member
 
 
 def verb_name(number: int) -> str:

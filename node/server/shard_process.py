@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import gc
 import os
+import random
 import signal
 import sys
 from dataclasses import asdict, dataclass, replace
@@ -42,8 +43,13 @@ from node.rpc.messaging import MessagingService
 from node.rpc.transport import ShardId
 from node.schema.definitions import TableSchema
 from node.server.node_identity import check_node_identity
+from node.raft.config import RaftConfig
+from node.raft.disk_log_store import DiskLogStore
+from node.raft.group0.service import MEMBER_SHARD, Group0Client, Group0Member
+from node.raft.group0.state_machine import Group0StateMachine
+from node.raft.server import RaftServer
 from node.schema.store import SchemaStore
-from node.gms.schema_sync import SchemaSync
+from node.raft.group0.schema_sync import SchemaSync
 from node.gms.shard import Shard
 from node.storage.engine import ShardStorage
 from node.storage.settings import StorageSettings
@@ -68,6 +74,7 @@ class ShardRuntime:
     storage: ShardStorage
     schema: SchemaStore
     schema_sync: SchemaSync
+    group0: Group0Client
     replica: ReplicaService
     writes: WritePath
     reads: ReadPath
@@ -77,10 +84,13 @@ class ShardRuntime:
     hints: HintsManager | None = None
     querier_cache: QuerierCache | None = None
     cursors: ShardCursorService | None = None
+    raft: RaftServer | None = None          # group 0's member: shard 0 only
 
-    def start(self) -> None:
+    async def start(self) -> None:
         """Start the background work (the transport's listener is the caller's)."""
         self.shard.start()
+        if self.raft is not None:
+            await self.raft.start()
         self.schema_sync.start()
         if self.hints is not None:
             self.hints.start()
@@ -89,6 +99,8 @@ class ShardRuntime:
 
     async def aclose(self) -> None:
         await self.http.aclose()
+        if self.raft is not None:
+            await self.raft.aclose()
         await self.schema_sync.aclose()
         await self.shard.aclose()
         await self.writes.aclose()
@@ -167,6 +179,11 @@ async def build_shard(config: ClusterConfig, node: str, shard_index: int, *, clo
     replica = ReplicaService(storage, schema, clock)
     replica.register(messaging)
     schema_sync = SchemaSync(shard, schema)
+    group0 = Group0Client(messaging, schema, clock, config.timeouts.ddl_ms / 1000,
+                          live_peers=lambda: [n.name for n in config.nodes
+                                              if shard.failure_detector.is_alive(n.name)], log=log)
+    raft = _group0_member(config, node, shard_index, shard_dir, messaging, schema, schema_sync,
+                          storage, clock, log)
     hint_receiver = register_hint_receiver(messaging, replica)
     hints = HintsManager(shard, schema, log=log, truncated_at_us=storage.truncated_at_us)
     hints.open()
@@ -174,22 +191,45 @@ async def build_shard(config: ClusterConfig, node: str, shard_index: int, *, clo
     writes = WritePath(shard, hints=hints)
     replica.before_truncate = writes.wait_background_of
     reads = ReadPath(shard)
-    processor = QueryProcessor(shard, schema, SchemaChanges(shard, schema, schema_sync), writes, reads)
+    processor = QueryProcessor(shard, schema, SchemaChanges(shard, schema, group0), writes, reads)
     metrics = MetricsRegistry()
     metrics.register("storage", storage.statistics)
     metrics.register("replica", replica.statistics)
     metrics.register("coordinator", lambda: {**asdict(writes.statistics()), **asdict(reads.statistics()),
                                              **processor.statistics()})
     metrics.register("gossip", shard.failure_detector.statistics)
-    metrics.register("schema", schema_sync.statistics)
+    metrics.register("schema", lambda: {**schema_sync.statistics(), "group0_changes": group0.changes,
+                                        "group0_guard_retries": group0.guard_retries})
     metrics.register("hints", lambda: {**hints.statistics(), "received": hint_receiver.hints_applied})
     querier_cache, cursors = _paged_reads(config, shard, storage, schema, clock, log, metrics)
     metrics.register("range_scan", processor.scanner.statistics)
     http = HttpApi(shard, processor, log=log)
-    runtime = ShardRuntime(shard, storage, schema, schema_sync, replica, writes, reads, processor,
-                           metrics, http, hints, querier_cache, cursors)
+    runtime = ShardRuntime(shard, storage, schema, schema_sync, group0, replica, writes, reads,
+                           processor, metrics, http, hints, querier_cache, cursors, raft)
     _storage_admin(runtime)
     return runtime
+
+
+def _group0_member(config: ClusterConfig, node: str, shard_index: int, shard_dir: Path,
+                   messaging: MessagingService, schema: SchemaStore, schema_sync: SchemaSync,
+                   storage: ShardStorage, clock: Clock, log: Any) -> RaftServer | None:
+    """Shard 0's group 0 member, whose state machine is the schema; None elsewhere."""
+    if shard_index != MEMBER_SHARD:
+        return None
+    settings = config.group0
+    raft_config = RaftConfig(tick_s=settings.tick_ms / 1000, election_ticks=settings.election_ticks,
+                             heartbeat_ticks=settings.heartbeat_ticks,
+                             snapshot_threshold_entries=settings.snapshot_entries,
+                             default_timeout_s=config.timeouts.ddl_ms / 1000,
+                             max_timeout_s=max(60.0, config.timeouts.ddl_ms / 1000))
+    machine = Group0StateMachine(schema, schema_sync.distribute, log=log)
+    # Seeded by names, so a simulation run replays the same elections.
+    rng = random.Random(f"{config.name}/{node}/group0")
+    raft = RaftServer(me=node, members=[n.name for n in config.nodes], messaging=messaging,
+                      store=DiskLogStore(shard_dir / "raft", storage.disk), state_machine=machine,
+                      clock=clock, rng=rng, config=raft_config, shard=MEMBER_SHARD, log=log)
+    Group0Member(raft, messaging, lambda: machine.state.state_id)
+    return raft
 
 
 def _paged_reads(config: ClusterConfig, shard: Shard, storage: ShardStorage, schema: SchemaStore,
@@ -245,7 +285,7 @@ async def _serve(config: ClusterConfig, node: str, shard_index: int) -> int:
     # thousands), so full collections over large memtables stay rare.
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
-    runtime.start()
+    await runtime.start()
     await runtime.http.start(settings.host, settings.http_port)
     log.info("shard.started", rpc_port=port, http_port=settings.http_port, pid=os.getpid())
     stop = asyncio.Event()

@@ -26,6 +26,7 @@ from node.rpc.memory import MemoryNetwork
 from node.rpc.transport import ShardId
 
 FAST_FAILURE_DETECTION = ["failure_detector.heartbeat_ms=50", "failure_detector.timeout_ms=400",
+                          "group0.tick_ms=20",
                           "timeouts.write_ms=1000", "timeouts.read_ms=1000"]
 
 
@@ -88,7 +89,7 @@ class LocalCluster:
             faults.append(shard_faults)
         for runtime in runtimes:
             await runtime.shard.messaging.transport.start()
-            runtime.start()
+            await runtime.start()
         self.runtimes[name] = runtimes
         self.faults[name] = faults
         if wait:
