@@ -164,8 +164,9 @@ class HttpApi:
                 "shards": shard.shards_of(settings.name),
                 "tokens": len(shard.ring.tokens_of(settings.name)),
                 "http": settings.http_url,
+                # the last version heard from the node ("unknown" before its first heartbeat)
                 "schema_version": (shard.schema_version() if settings.name == shard.node
-                                   else endpoint.schema_version if endpoint else None),
+                                   else (endpoint.schema_version if endpoint else None) or "unknown"),
             })
         await self._add_load(nodes)
         keyspace = request.query.get("keyspace")

@@ -24,7 +24,7 @@ from coordinator.service.results import column_specs, to_json
 from coordinator.cql3.schema_changes import SchemaChanges
 from coordinator.pager.select_path import SelectPath
 from coordinator.service.write_path import WritePath
-from node.errors import Invalid
+from node.errors import Invalid, RequestError
 from node.schema.definitions import TableSchema
 from node.schema.store import SchemaStore
 from node.gms.shard import Shard
@@ -58,6 +58,15 @@ class QueryOptions:
     params: Any = None
 
 
+CATCH_UP_TIMEOUT_S = 2.0
+
+
+def _names_unknown_schema(error: Invalid) -> bool:
+    message = error.message if hasattr(error, "message") else str(error)
+    return message.startswith("unconfigured table") or (
+        message.startswith("Keyspace ") and message.endswith("does not exist"))
+
+
 class Tracer:
     """Events of one traced query: (elapsed ms, event, details)."""
 
@@ -84,9 +93,10 @@ class QueryProcessor:
         self.selects = SelectPath(shard, schema, reads, self.scanner)
         self._last_timestamp_us = 0
         self.statements = 0
+        self.schema_catch_ups = 0
 
     def statistics(self) -> dict[str, int]:
-        return {"statements": self.statements}
+        return {"statements": self.statements, "schema_catch_ups": self.schema_catch_ups}
 
     # SchemaLookup for analysis
     def lookup_table(self, keyspace: str, name: str) -> TableSchema:
@@ -122,14 +132,34 @@ class QueryProcessor:
             return ResultSet()
         if isinstance(statement, st.Select):
             level = parse_level(options.consistency, for_write=False)
-            read_plan = plan(statement, self, options.keyspace, options.params)
+            read_plan = await self._plan(statement, options)
             assert isinstance(read_plan, ReadPlan)
             return await self._select(read_plan, level, options, tracer)
         level = parse_level(options.consistency, for_write=True)
-        write_plans = plan(statement, self, options.keyspace, options.params)
+        write_plans = await self._plan(statement, options)
         assert isinstance(write_plans, list)
         await self._write(write_plans, level, tracer, batch=isinstance(statement, st.Batch))
         return ResultSet()
+
+    async def _plan(self, statement: st.Statement, options: QueryOptions) -> Any:
+        """Analyse against this node's schema. A table or keyspace this node does not know
+        yet may be one a committed DDL just made (the node was down, or the DDL came
+        through another node): then catch up with group 0 (a read barrier) and look again,
+        so a node serves a new table as soon as it can know of it."""
+        try:
+            return plan(statement, self, options.keyspace, options.params)
+        except Invalid as error:
+            if not _names_unknown_schema(error):
+                raise
+            before = self.schema.version()
+            try:
+                await self.schema_changes.group0.read_barrier(timeout_s=CATCH_UP_TIMEOUT_S)
+            except RequestError:
+                raise error from None
+            if self.schema.version() == before:
+                raise
+            self.schema_catch_ups += 1
+            return plan(statement, self, options.keyspace, options.params)
 
     async def _write(self, write_plans: list[WritePlan], level: str, tracer: Tracer,
                      batch: bool = False) -> None:

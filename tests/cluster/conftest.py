@@ -1,7 +1,7 @@
 import pytest
 
 from node.logsetup import configure_quiet_logging
-from tests.cluster.harness import LocalCluster, cluster_config
+from scripts.testing.local_cluster import LocalCluster, cluster_config
 
 
 @pytest.fixture(autouse=True)

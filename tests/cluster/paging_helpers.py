@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from tests.cluster.harness import LocalCluster, cluster_config
+from scripts.testing.local_cluster import LocalCluster, cluster_config
 
 
 async def read_pages(cluster: LocalCluster, query: str, page_size: int, params: Any = None, *,

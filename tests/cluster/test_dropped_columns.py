@@ -6,7 +6,7 @@ and a re-ADD with another type is refused."""
 import pytest
 
 from node.errors import Invalid
-from tests.cluster.harness import LocalCluster, cluster_config, wait_for
+from scripts.testing.local_cluster import LocalCluster, cluster_config, wait_for
 from tests.cluster.test_hints import counter, pending_for
 
 KEYSPACE = "CREATE KEYSPACE ks WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 3}"

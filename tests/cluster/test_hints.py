@@ -7,7 +7,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from node.errors import Unavailable
 from node.dht.token import token_of
-from tests.cluster.harness import LocalCluster, cluster_config, wait_for
+from scripts.testing.local_cluster import LocalCluster, cluster_config, wait_for
 
 KEYSPACE = ("CREATE KEYSPACE ks WITH replication = "
             "{'class': 'SimpleStrategy', 'replication_factor': %d}")

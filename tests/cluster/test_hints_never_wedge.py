@@ -5,7 +5,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from node.dht.token import token_of
 from node.mutation.mutation import Cell, Mutation, Row
-from tests.cluster.harness import LocalCluster, cluster_config, wait_for
+from scripts.testing.local_cluster import LocalCluster, cluster_config, wait_for
 from tests.cluster.test_hints import counter, make_table, pending_for, rows_on_alone
 
 ROWS = 200

@@ -6,7 +6,7 @@ import msgpack
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from tests.cluster.harness import wait_for
+from scripts.testing.local_cluster import wait_for
 
 
 @pytest.fixture

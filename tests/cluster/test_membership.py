@@ -1,6 +1,6 @@
 """Failure detection and network faults in an in-process cluster."""
 
-from tests.cluster.harness import wait_for
+from scripts.testing.local_cluster import wait_for
 
 
 async def test_every_node_sees_every_other_up(cluster):

@@ -6,7 +6,7 @@ stateless paging must give the same rows."""
 import pytest
 
 from node.errors import Invalid
-from tests.cluster.harness import wait_for
+from scripts.testing.local_cluster import wait_for
 from tests.cluster.paging_helpers import expected_pages, read_pages, started_cluster
 
 KEYSPACE = ("CREATE KEYSPACE ks WITH replication = "

@@ -5,7 +5,7 @@ import pytest
 from coordinator.cql3.query_processor import QueryOptions
 
 from node.errors import AlreadyExists, CqlSyntaxError, Invalid, Unavailable
-from tests.cluster.harness import wait_for
+from scripts.testing.local_cluster import wait_for
 
 KEYSPACE = ("CREATE KEYSPACE ks WITH replication = "
             "{'class': 'SimpleStrategy', 'replication_factor': 3}")

@@ -6,7 +6,7 @@ import random
 import pytest
 
 from node.dht.token import TOKEN_MAX, TOKEN_MIN
-from tests.cluster.harness import wait_for
+from scripts.testing.local_cluster import wait_for
 from tests.cluster.paging_helpers import read_pages, started_cluster
 
 KEYSPACE = ("CREATE KEYSPACE ks WITH replication = "

@@ -4,7 +4,7 @@ bring the truncated rows back (nor does read repair spread them)."""
 
 import pytest
 
-from tests.cluster.harness import LocalCluster, cluster_config, wait_for
+from scripts.testing.local_cluster import LocalCluster, cluster_config, wait_for
 from tests.cluster.test_hints import pending_for
 
 KEYSPACE = "CREATE KEYSPACE ks WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 3}"

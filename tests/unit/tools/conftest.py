@@ -6,7 +6,7 @@ from aiohttp.test_utils import TestServer
 
 from node.logsetup import configure_quiet_logging
 from scripts.cluster_client import ClusterTarget
-from tests.cluster.harness import LocalCluster, cluster_config
+from scripts.testing.local_cluster import LocalCluster, cluster_config
 
 
 @pytest.fixture
