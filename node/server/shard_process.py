@@ -200,6 +200,8 @@ async def build_shard(config: ClusterConfig, node: str, shard_index: int, *, clo
     metrics.register("gossip", shard.failure_detector.statistics)
     metrics.register("schema", lambda: {**schema_sync.statistics(), "group0_changes": group0.changes,
                                         "group0_guard_retries": group0.guard_retries})
+    if raft is not None:
+        metrics.register("group0", raft.statistics)
     metrics.register("hints", lambda: {**hints.statistics(), "received": hint_receiver.hints_applied})
     querier_cache, cursors = _paged_reads(config, shard, storage, schema, clock, log, metrics)
     metrics.register("range_scan", processor.scanner.statistics)
