@@ -191,8 +191,17 @@ def _derive(entries: dict[str, Entry]) -> tuple[dict[str, KeyspaceSchema],
     return keyspaces, tables, digest.hexdigest()[:16]
 
 
-def _order(value: Any) -> bytes:
-    """Tie-break of equal timestamps: a drop wins, then the greater encoding."""
+def _order(value: Any) -> tuple[int, bytes]:
+    """Tie-break of equal timestamps, the same on every shard: a drop wins, then the
+    greater whole encoding (keys sorted, so it does not depend on dict order)."""
     if value is None:
-        return b"\xff" * 8
-    return msgpack.packb(value, use_bin_type=True)[:8]
+        return (1, b"")
+    return (0, msgpack.packb(_sorted(value), use_bin_type=True))
+
+
+def _sorted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return [[key, _sorted(value[key])] for key in sorted(value, key=str)]
+    if isinstance(value, (list, tuple)):
+        return [_sorted(item) for item in value]
+    return value

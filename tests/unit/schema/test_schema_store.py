@@ -92,3 +92,17 @@ def test_dropped_columns_persist_and_sync_and_old_entries_still_load(tmp_path):
         dropped = other.table("ks", "t").dropped_columns
         assert [(d.name, d.dropped_at_us, d.type.name) for d in dropped] == [("v", 20, "text")]
         assert other.version() == store.version()
+
+
+def test_two_definitions_with_the_same_timestamp_resolve_the_same_way_in_either_order():
+    # Two CREATEs of one table with different ids (or an ALTER after a clock fault) can
+    # carry equal stamps; their encodings share the first bytes. Every store must pick
+    # the same one whatever order it sees them in, or shards pull from each other forever.
+    one, other = table("t"), table("t")
+    assert one.id != other.id
+    key = table_key("ks", "t")
+    first, second = SchemaStore(None), SchemaStore(None)
+    first.merge(create(10, one)); first.merge({key: [10, other.to_wire()]})
+    second.merge(create(10, other)); second.merge({key: [10, one.to_wire()]})
+    assert first.version() == second.version()
+    assert first.table("ks", "t").id == second.table("ks", "t").id
