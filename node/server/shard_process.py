@@ -180,7 +180,7 @@ async def build_shard(config: ClusterConfig, node: str, shard_index: int, *, clo
     replica.register(messaging)
     schema_sync = SchemaSync(shard, schema)
     group0 = Group0Client(messaging, schema, clock, config.timeouts.ddl_ms / 1000,
-                          live_peers=lambda: [n.name for n in config.nodes
+                          wait_local=schema_sync.wait_state, live_peers=lambda: [n.name for n in config.nodes
                                               if shard.failure_detector.is_alive(n.name)], log=log)
     raft = _group0_member(config, node, shard_index, shard_dir, messaging, schema, schema_sync,
                           storage, clock, log)

@@ -130,3 +130,25 @@ async def test_a_node_that_was_down_serves_a_table_made_while_it_was_down(cluste
     result = await cluster.execute("n3", "SELECT v FROM ks.t WHERE k = 1", consistency="QUORUM", shard=1)
     assert result.rows == [[1]]
     await one_schema_version(cluster)
+
+
+async def test_concurrent_alters_through_sibling_shards_keep_every_acknowledged_column(cluster):
+    """A change is computed from the coordinating shard's own schema: a barrier that
+    answered group 0's state before shard 0 had pushed it to this sibling let an ALTER
+    rebuild the table from a stale copy and drop a column another ALTER had added."""
+    await cluster.execute("n1", KEYSPACE)
+    await cluster.execute("n1", "CREATE TABLE ks.shared (k int PRIMARY KEY)")
+    columns = [f"c_{node}_{i}" for node in cluster.node_names for i in range(8)]
+
+    async def alter(column):
+        await cluster.execute(column.split("_")[1], f"ALTER TABLE ks.shared ADD {column} int", shard=1)
+        return column
+
+    outcomes = await asyncio.gather(*(alter(c) for c in columns), return_exceptions=True)
+    acknowledged = [c for c in outcomes if isinstance(c, str)]
+    assert acknowledged, outcomes
+    await one_schema_version(cluster)
+    for runtime in every_runtime(cluster):
+        table = runtime.schema.table("ks", "shared")
+        missing = [c for c in acknowledged if c not in {col.name for col in table.columns}]
+        assert not missing, (runtime.shard.node, runtime.shard.shard, missing)

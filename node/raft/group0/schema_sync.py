@@ -6,10 +6,13 @@ no pushing or pulling of schema between nodes, so no merge of two nodes' schemas
 undo a committed change. Inside a node, after each applied change shard 0 pushes the
 whole schema (``SCHEMA_PUSH``) to its siblings and, for a TRUNCATE, has every shard
 empty the table (``TRUNCATE``). A sibling that missed a push (it was starting) asks
-shard 0 every heartbeat whether their versions differ (``SCHEMA_PULL`` with its own
-version) and takes the snapshot if they do.
+shard 0 every heartbeat whether their group 0 state ids differ (``SCHEMA_PULL``) and
+takes shard 0's schema if they do. Every shard knows which group 0 state its schema
+holds (``state_id``); a coordinator that got a state id from a read barrier waits until
+its own shard holds it (``wait_state``) before computing a change from it.
 
-Invariant: shard 0's schema is the node's; a sibling's only ever moves towards it.
+Invariant: shard 0's schema is the node's; a sibling's only ever moves towards it, and
+a shard's ``state_id`` never runs ahead of the schema it holds.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ class SchemaSync:
         self.pulls = 0
         self.pull_failures = 0
         self.push_failures = 0
+        self.state_id = 0              # the group 0 state this shard's schema holds
+        self._state_changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         shard.messaging.register(Verb.SCHEMA_PULL, self._on_pull)
         shard.messaging.register(Verb.SCHEMA_PUSH, self._on_push)
@@ -45,37 +50,74 @@ class SchemaSync:
         return {"pulls": self.pulls, "pull_failures": self.pull_failures,
                 "push_failures": self.push_failures}
 
+    def _state(self) -> dict[str, Any]:
+        return {"entries": self.store.snapshot(), "state_id": self.state_id}
+
+    def _take(self, state: Any) -> None:
+        if not (isinstance(state, dict) and isinstance(state.get("entries"), dict)
+                and type(state.get("state_id")) is int):
+            raise Invalid("malformed schema push")
+        self.store.merge(state["entries"])
+        self._advance(state["state_id"])
+
+    def _advance(self, state_id: int) -> None:
+        if state_id > self.state_id:
+            self.state_id = state_id
+            self._state_changed.set()
+            self._state_changed = asyncio.Event()
+
+    async def wait_state(self, state_id: int, timeout_s: float) -> bool:
+        """Wait until this shard's schema holds group 0's state ``state_id`` (shard 0
+        pushes it after applying); False if it did not within ``timeout_s``."""
+        deadline = self.shard.clock.monotonic() + timeout_s
+        while self.state_id < state_id:
+            remaining = deadline - self.shard.clock.monotonic()
+            if remaining <= 0:
+                return False
+            changed = self._state_changed
+            waiter = asyncio.ensure_future(changed.wait())
+            sleeper = asyncio.ensure_future(self.shard.clock.sleep(min(remaining, 0.05)))
+            try:
+                await asyncio.wait([waiter, sleeper], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiter.cancel()
+                sleeper.cancel()
+            if self.state_id < state_id and self.shard.shard != MEMBER_SHARD:
+                await self.check()
+        return True
+
     async def _on_pull(self, source: ShardId, payload: Any) -> Any:
-        # payload: None (send the schema) or {"unless_version": v} (None if ours is v)
-        if isinstance(payload, dict) and payload.get("unless_version") == self.store.version():
+        # payload: None (send the state) or {"unless_state_id": n} (None if ours is n)
+        if isinstance(payload, dict) and payload.get("unless_state_id") == self.state_id:
             return None
-        return self.store.snapshot()
+        return self._state()
 
     async def _on_push(self, source: ShardId, payload: Any) -> Any:
         if source.node != self.shard.node:
             raise Invalid("schema moves between nodes only through group 0")
-        if not isinstance(payload, dict):
-            raise Invalid("malformed schema push")
-        self.store.merge(payload)
-        return self.store.version()
+        self._take(payload)
+        return self.state_id
 
     def _siblings(self, *, including_me: bool) -> list[ShardId]:
         return [ShardId(self.shard.node, index) for index in range(self.shard.shards_of(self.shard.node))
                 if including_me or index != self.shard.shard]
 
-    async def distribute(self, snapshot: dict[str, Any], truncation: Truncation | None) -> None:
-        """Shard 0, after applying a group 0 change (already in its own store): hand the
-        schema to every sibling and, for a TRUNCATE, empty the table on every shard."""
-        sends = [self._push(target, snapshot) for target in self._siblings(including_me=False)]
+    async def distribute(self, state_id: int, truncation: Truncation | None) -> None:
+        """Shard 0, after applying group 0's change ``state_id`` (already in its own
+        store): hand the schema to every sibling and, for a TRUNCATE, empty the table on
+        every shard. Shard 0's own state id moves last, once the siblings have it."""
+        state = {"entries": self.store.snapshot(), "state_id": state_id}
+        sends = [self._push(target, state) for target in self._siblings(including_me=False)]
         if truncation is not None:
             request = {"table": truncation.table_id, "truncated_at_us": truncation.truncated_at_us}
             sends += [self._truncate(target, request) for target in self._siblings(including_me=True)]
         await asyncio.gather(*sends)
+        self._advance(state_id)
 
-    async def _push(self, target: ShardId, snapshot: dict[str, Any]) -> None:
+    async def _push(self, target: ShardId, state: dict[str, Any]) -> None:
         for attempt in range(PUSH_ATTEMPTS):
             try:
-                await self.shard.messaging.send(Verb.SCHEMA_PUSH, target, snapshot, timeout_s=PUSH_TIMEOUT_S)
+                await self.shard.messaging.send(Verb.SCHEMA_PUSH, target, state, timeout_s=PUSH_TIMEOUT_S)
                 return
             except asyncio.CancelledError:
                 raise
@@ -99,17 +141,17 @@ class SchemaSync:
         if self.shard.shard == MEMBER_SHARD:
             return
         try:
-            snapshot = await self.shard.messaging.send(
+            state = await self.shard.messaging.send(
                 Verb.SCHEMA_PULL, ShardId(self.shard.node, MEMBER_SHARD),
-                {"unless_version": self.store.version()}, timeout_s=PUSH_TIMEOUT_S)
+                {"unless_state_id": self.state_id}, timeout_s=PUSH_TIMEOUT_S)
         except asyncio.CancelledError:
             raise
         except Exception as error:
             self.pull_failures += 1
             self.shard.log.debug("schema.pull_failed", error=str(error))
             return
-        if snapshot is not None:
-            self.store.merge(snapshot)
+        if state is not None:
+            self._take(state)
             self.pulls += 1
             self.shard.log.info("schema.pulled", version=self.store.version())
 

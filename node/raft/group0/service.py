@@ -19,7 +19,7 @@ node; a DDL that gets no majority within ``timeouts.ddl_ms`` fails with ``NoQuor
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -37,6 +37,7 @@ from node.rpc.verbs import Verb
 from node.schema.store import SchemaStore
 
 MEMBER_SHARD = 0
+WaitLocal = Callable[[int, float], Awaitable[bool]]  # (state id, timeout_s) -> reached
 NO_QUORUM = "no_quorum"
 MAX_GUARD_ROUNDS = 100
 AGREEMENT_TIMEOUT_S = 2.0  # at most this long for live peers to apply a change   # racing changes: each round, another change was committed
@@ -76,9 +77,10 @@ class Group0Client:
     """Every shard's way to change the schema through its node's group 0 member."""
 
     def __init__(self, messaging: MessagingService, store: SchemaStore, clock: Clock,
-                 ddl_timeout_s: float, live_peers: Callable[[], list[str]] = list,
-                 log: Any = None) -> None:
+                 ddl_timeout_s: float, wait_local: WaitLocal,
+                 live_peers: Callable[[], list[str]] = list, log: Any = None) -> None:
         self.messaging = messaging
+        self.wait_local = wait_local
         self.live_peers = live_peers
         self.store = store
         self.clock = clock
@@ -135,8 +137,13 @@ class Group0Client:
             self.log.warning("group0.agreement_incomplete", behind=behind)
 
     async def _barrier(self, deadline: float) -> int:
-        answer = await self._ask(Verb.GROUP0_BARRIER, deadline, lambda remaining: remaining)
-        return int(answer)
+        """A read barrier on the node's member, then until this shard's own schema holds
+        the state it reached: a change is computed from this shard's store."""
+        state_id = int(await self._ask(Verb.GROUP0_BARRIER, deadline, lambda remaining: remaining))
+        if not await self.wait_local(state_id, max(0.0, deadline - self.clock.monotonic())):
+            raise NoQuorum(f"cannot perform schema change: no quorum (this shard's schema did "
+                           f"not reach group 0 state {state_id} in time)")
+        return state_id
 
     async def _propose(self, change: SchemaChange, deadline: float) -> ApplyResult:
         command = change.to_bytes()

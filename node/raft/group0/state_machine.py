@@ -25,9 +25,9 @@ from node.errors import Invalid
 from node.raft.group0.commands import ApplyResult, Group0State, SchemaChange, Truncation
 from node.schema.store import SchemaStore
 
-# Hands the whole schema (stamped entries) and, for a TRUNCATE, the truncation to every
-# shard of this node, and returns once they have it.
-Distribute = Callable[[dict[str, Any], Truncation | None], Awaitable[None]]
+# Hands the schema as of a state id (this store's) and, for a TRUNCATE, the truncation
+# to every shard of this node, and returns once they have it.
+Distribute = Callable[[int, Truncation | None], Awaitable[None]]
 
 
 class Group0StateMachine:
@@ -64,7 +64,7 @@ class Group0StateMachine:
         self.applied_changes += 1
         self.log.info("group0.applied", index=index, change=change.description,
                       version=self.store.version())
-        await self._distribute(self.store.snapshot(), change.truncation)
+        await self._distribute(index, change.truncation)
         return ApplyResult(True, index).to_wire()
 
     async def snapshot(self) -> bytes:
@@ -80,4 +80,7 @@ class Group0StateMachine:
                                  last_stamp_us=int(wire["last_stamp_us"]),
                                  truncations={str(k): int(v) for k, v in wire["truncations"].items()})
         self.log.info("group0.restored", state_id=self.state.state_id, version=self.store.version())
-        await self._distribute(self.store.snapshot(), None)
+        await self._distribute(self.state.state_id, None)
+        for table_id, truncated_at_us in sorted(self.state.truncations.items()):
+            if self.store.table_by_id(table_id) is not None:  # a TRUNCATE empties once per shard
+                await self._distribute(self.state.state_id, Truncation(table_id, truncated_at_us))
